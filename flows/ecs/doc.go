@@ -1,0 +1,312 @@
+// Package ecs builds Elastic Common Schema documents as newline-delimited
+// JSON without reflection and without allocating per document.
+//
+// Fields are added with dotted ECS names in any order ("source.ip",
+// "network.protocol"); AppendJSON writes them as nested objects, grouped by
+// prefix, keys in a stable sorted order. Values are encoded into the Doc's
+// own buffer as they are added, so a Doc reused with Reset allocates nothing
+// once its buffers have grown to the largest document.
+package ecs
+
+import (
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+type field struct {
+	key        string
+	start, end int // encoded JSON value in Doc.buf
+}
+
+// Doc is one ECS document under construction. The zero value is ready to use.
+// A Doc is not safe for concurrent use.
+type Doc struct {
+	buf    []byte
+	fields []field
+	stack  []string
+}
+
+// Reset empties the document, keeping its buffers.
+func (d *Doc) Reset() {
+	d.buf = d.buf[:0]
+	d.fields = d.fields[:0]
+}
+
+// Len is the number of fields set.
+func (d *Doc) Len() int { return len(d.fields) }
+
+// Has reports whether key was set.
+func (d *Doc) Has(key string) bool {
+	for i := range d.fields {
+		if d.fields[i].key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Doc) add(key string, start int) {
+	d.fields = append(d.fields, field{key: key, start: start, end: len(d.buf)})
+}
+
+// Str sets a string field. Empty strings are skipped: ECS omits unknowns.
+func (d *Doc) Str(key, v string) {
+	if v == "" {
+		return
+	}
+	s := len(d.buf)
+	d.buf = AppendString(d.buf, v)
+	d.add(key, s)
+}
+
+// Bytes sets a string field from bytes (invalid UTF-8 is replaced).
+func (d *Doc) Bytes(key string, v []byte) {
+	if len(v) == 0 {
+		return
+	}
+	s := len(d.buf)
+	d.buf = appendStringBytes(d.buf, v)
+	d.add(key, s)
+}
+
+// Int sets an integer field.
+func (d *Doc) Int(key string, v int64) {
+	s := len(d.buf)
+	d.buf = strconv.AppendInt(d.buf, v, 10)
+	d.add(key, s)
+}
+
+// Uint sets an unsigned integer field.
+func (d *Doc) Uint(key string, v uint64) {
+	s := len(d.buf)
+	d.buf = strconv.AppendUint(d.buf, v, 10)
+	d.add(key, s)
+}
+
+// Float sets a number field with up to prec decimals.
+func (d *Doc) Float(key string, v float64, prec int) {
+	s := len(d.buf)
+	d.buf = strconv.AppendFloat(d.buf, v, 'f', prec, 64)
+	d.add(key, s)
+}
+
+// Bool sets a boolean field.
+func (d *Doc) Bool(key string, v bool) {
+	s := len(d.buf)
+	d.buf = strconv.AppendBool(d.buf, v)
+	d.add(key, s)
+}
+
+// Time sets a timestamp from Unix nanoseconds: RFC 3339, UTC, nanoseconds.
+func (d *Doc) Time(key string, ns int64) {
+	s := len(d.buf)
+	d.buf = append(d.buf, '"')
+	d.buf = time.Unix(0, ns).UTC().AppendFormat(d.buf, time.RFC3339Nano)
+	d.buf = append(d.buf, '"')
+	d.add(key, s)
+}
+
+// Strs sets an array of strings. A nil or empty slice is skipped.
+func (d *Doc) Strs(key string, v []string) {
+	if len(v) == 0 {
+		return
+	}
+	s := len(d.buf)
+	d.buf = append(d.buf, '[')
+	for i, x := range v {
+		if i > 0 {
+			d.buf = append(d.buf, ',')
+		}
+		d.buf = AppendString(d.buf, x)
+	}
+	d.buf = append(d.buf, ']')
+	d.add(key, s)
+}
+
+// Raw sets a field to already-encoded JSON (an object, array or number).
+// The caller guarantees it is valid JSON.
+func (d *Doc) Raw(key string, json []byte) {
+	if len(json) == 0 {
+		return
+	}
+	s := len(d.buf)
+	d.buf = append(d.buf, json...)
+	d.add(key, s)
+}
+
+// less orders dotted keys segment by segment: '.' sorts before every other
+// byte, so "a.b.c" stays next to "a.b" and before "a.bc".
+func less(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if ca == '.' {
+			return -1
+		}
+		if cb == '.' {
+			return 1
+		}
+		if ca < cb {
+			return -1
+		}
+		return 1
+	}
+	return len(a) - len(b)
+}
+
+func nextSeg(key string, from int) (seg string, next int) {
+	for i := from; i < len(key); i++ {
+		if key[i] == '.' {
+			return key[from:i], i + 1
+		}
+	}
+	return key[from:], len(key)
+}
+
+// AppendJSON appends the document as one JSON object (no newline) to dst.
+// Of fields set more than once, the last one wins. Callers must not set both
+// a key and a longer key below it ("a" and "a.b"); ECS never does.
+func (d *Doc) AppendJSON(dst []byte) []byte {
+	slices.SortStableFunc(d.fields, func(x, y field) int { return less(x.key, y.key) })
+	dst = append(dst, '{')
+	stack := d.stack[:0] // names of the open objects, outermost first
+	first := true
+	for i := range d.fields {
+		f := &d.fields[i]
+		if i+1 < len(d.fields) && d.fields[i+1].key == f.key {
+			continue // a later set of the same key wins
+		}
+		// Walk the object segments (all but the last) of the key, keeping
+		// those that match the open stack.
+		pos, depth := 0, 0
+		for depth < len(stack) {
+			seg, next := nextSeg(f.key, pos)
+			if next >= len(f.key) || seg != stack[depth] {
+				break
+			}
+			pos, depth = next, depth+1
+		}
+		for len(stack) > depth {
+			dst = append(dst, '}')
+			stack = stack[:len(stack)-1]
+		}
+		for {
+			seg, next := nextSeg(f.key, pos)
+			if next >= len(f.key) {
+				break // seg is the leaf
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, seg)
+			dst = append(dst, ':', '{')
+			stack = append(stack, seg)
+			first = true
+			pos = next
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, f.key[pos:])
+		dst = append(dst, ':')
+		dst = append(dst, d.buf[f.start:f.end]...)
+		first = false
+	}
+	for range stack {
+		dst = append(dst, '}')
+	}
+	d.stack = stack[:0]
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string literal.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\u202`...)
+			dst = append(dst, hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendStringBytes(dst []byte, b []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+				i++
+				continue
+			}
+			dst = append(dst, b[start:i]...)
+			dst = appendEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			dst = append(dst, b[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, b[start:]...)
+	return append(dst, '"')
+}
+
+func appendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"':
+		return append(dst, '\\', '"')
+	case '\\':
+		return append(dst, '\\', '\\')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}

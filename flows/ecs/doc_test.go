@@ -1,0 +1,83 @@
+package ecs
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+func TestDocNesting(t *testing.T) {
+	tests := []struct {
+		name  string
+		build func(d *Doc)
+		want  string
+	}{
+		{"flat", func(d *Doc) { d.Str("message", "hi"); d.Int("a", 1) }, `{"a":1,"message":"hi"}`},
+		{"nested", func(d *Doc) {
+			d.Str("source.ip", "10.0.0.1")
+			d.Int("source.port", 80)
+			d.Str("destination.ip", "10.0.0.2")
+			d.Str("event.kind", "event")
+		}, `{"destination":{"ip":"10.0.0.2"},"event":{"kind":"event"},"source":{"ip":"10.0.0.1","port":80}}`},
+		{"deep and siblings", func(d *Doc) {
+			d.Str("a.b.c", "x")
+			d.Str("a.bc", "y")
+			d.Str("a.b.d.e", "z")
+			d.Str("a.b.f", "w")
+		}, `{"a":{"b":{"c":"x","d":{"e":"z"},"f":"w"},"bc":"y"}}`},
+		{"last wins", func(d *Doc) { d.Int("x.y", 1); d.Int("x.y", 2) }, `{"x":{"y":2}}`},
+		{"empty skipped", func(d *Doc) { d.Str("x", ""); d.Strs("y", nil); d.Bool("z", false) }, `{"z":false}`},
+		{"escapes", func(d *Doc) { d.Str("s", "a\"b\\c\n\x01\xff") }, `{"s":"a\"b\\c\n\u0001\ufffd"}`},
+		{"bytes", func(d *Doc) { d.Bytes("s", []byte("x\ty\xfe")) }, `{"s":"x\ty\ufffd"}`},
+		{"array", func(d *Doc) { d.Strs("related.ip", []string{"1.1.1.1", "2.2.2.2"}) }, `{"related":{"ip":["1.1.1.1","2.2.2.2"]}}`},
+		{"time", func(d *Doc) { d.Time("@timestamp", 1500000000123456789) }, `{"@timestamp":"2017-07-14T02:40:00.123456789Z"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var d Doc
+			tc.build(&d)
+			got := string(d.AppendJSON(nil))
+			if got != tc.want {
+				t.Fatalf("got  %s\nwant %s", got, tc.want)
+			}
+			var v any
+			if err := json.Unmarshal([]byte(got), &v); err != nil {
+				t.Fatalf("invalid JSON %s: %v", got, err)
+			}
+		})
+	}
+}
+
+func TestDocReuseNoAlloc(t *testing.T) {
+	var d Doc
+	var out []byte
+	build := func() {
+		d.Reset()
+		d.Str("source.ip", "192.0.2.1")
+		d.Uint("source.bytes", 1234)
+		d.Time("event.start", 1)
+		d.Str("network.transport", "tcp")
+		out = d.AppendJSON(out[:0])
+	}
+	build()
+	if n := testing.AllocsPerRun(100, build); n != 0 {
+		t.Fatalf("allocs per doc = %v, want 0", n)
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	f.Add("plain")
+	f.Add("\x00\x7f\xff\u2028\"\\")
+	f.Fuzz(func(t *testing.T, s string) {
+		var d Doc
+		d.Str("k", s)
+		d.Bytes("b", []byte(s))
+		var v map[string]any
+		if err := json.Unmarshal(d.AppendJSON(nil), &v); err != nil {
+			t.Fatalf("invalid JSON for %q: %v", s, err)
+		}
+		if got, ok := v["k"].(string); ok && !reflect.DeepEqual(len(got) > 0, len(s) > 0) {
+			t.Fatalf("lost content for %q", s)
+		}
+	})
+}

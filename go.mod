@@ -1,0 +1,3 @@
+module outflow
+
+go 1.24
