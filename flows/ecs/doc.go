@@ -9,6 +9,7 @@
 package ecs
 
 import (
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -309,4 +310,47 @@ func appendEscape(dst []byte, c byte) []byte {
 		return append(dst, '\\', 't')
 	}
 	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// Addr sets an IP address field; the zero Addr is skipped.
+func (d *Doc) Addr(key string, a netip.Addr) {
+	if !a.IsValid() {
+		return
+	}
+	s := len(d.buf)
+	d.buf = append(d.buf, '"')
+	d.buf = a.AppendTo(d.buf)
+	d.buf = append(d.buf, '"')
+	d.add(key, s)
+}
+
+// Addrs sets an array of IP addresses, skipping invalid ones and repeats.
+func (d *Doc) Addrs(key string, addrs ...netip.Addr) {
+	s := len(d.buf)
+	d.buf = append(d.buf, '[')
+	n := 0
+outer:
+	for i, a := range addrs {
+		if !a.IsValid() {
+			continue
+		}
+		for _, b := range addrs[:i] {
+			if a == b {
+				continue outer
+			}
+		}
+		if n > 0 {
+			d.buf = append(d.buf, ',')
+		}
+		d.buf = append(d.buf, '"')
+		d.buf = a.AppendTo(d.buf)
+		d.buf = append(d.buf, '"')
+		n++
+	}
+	if n == 0 {
+		d.buf = d.buf[:s]
+		return
+	}
+	d.buf = append(d.buf, ']')
+	d.add(key, s)
 }

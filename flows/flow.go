@@ -1,0 +1,137 @@
+// Package flows turns decoded packets into bidirectional flows: the flow
+// table (table.go), Community ID, and the ECS flow record (record.go).
+// Decoding lives in flows/decode, application-protocol identification in
+// flows/l7.
+package flows
+
+import (
+	"outflow/flows/decode"
+)
+
+// EndReason says why a flow record was emitted.
+type EndReason uint8
+
+const (
+	EndNone       EndReason = iota
+	EndFIN                  // both sides closed with FIN
+	EndRST                  // reset
+	EndIdle                 // no packet for the idle timeout
+	EndActive               // long-lived flow cut at the active timeout; it goes on
+	EndEvicted              // table full: sacrificed for a new flow
+	EndEndOfInput           // input ended (end of files, or shutdown)
+	numEndReasons
+)
+
+var endReasonNames = [...]string{"", "fin", "rst", "idle", "active", "evicted", "end-of-input"}
+
+func (r EndReason) String() string {
+	if int(r) < len(endReasonNames) {
+		return endReasonNames[r]
+	}
+	return "unknown"
+}
+
+// Key is a flow's canonical key: the endpoint with the lower (address, port)
+// is A, so both directions of a flow find the same entry. For ICMP the ports
+// hold the message type and its counterpart type (or the code for one-way
+// messages), as Community ID does, so requests and replies meet.
+type Key struct {
+	A, B         decode.Addr
+	APort, BPort uint16
+	Proto        uint8
+}
+
+// TCP state bits kept per flow.
+const (
+	stSyn         = 1 << iota // initiator sent SYN
+	stSynAck                  // responder sent SYN+ACK
+	stEstablished             // handshake seen, or traffic both ways
+	stFin0                    // initiator sent FIN
+	stFin1                    // responder sent FIN
+	stRst                     // reset seen
+	stReplied                 // responder has sent at least one packet
+)
+
+// Flow is one bidirectional flow. Direction 0 is the initiator (source),
+// direction 1 the responder (destination).
+//
+// A *Flow handed to an Observer is valid only during the call: the table
+// reuses its storage once the flow has ended.
+type Flow struct {
+	Key      Key
+	swapped  bool // initiator is Key.B
+	state    uint8
+	list     uint8 // which LRU list the flow is on
+	Reason   EndReason
+	Proto    uint8
+	IPv6     bool
+	NVLANs   uint8
+	Flags    [2]uint8  // TCP flags seen per direction
+	VLANs    [2]uint16 // outer and inner VLAN IDs of the first packet
+	Packets  [2]uint64
+	Bytes    [2]uint64 // IP bytes per direction
+	First    int64     // Unix ns of the first packet (of this record)
+	Last     int64     // Unix ns of the last packet
+	Tunnel   decode.Tunnel
+	ICMPType uint8 // ICMP type/code of the first packet
+	ICMPCode uint8
+	// Interface is the capture interface of the first packet, as numbered
+	// by its source.
+	Interface int32
+	// Burst bookkeeping: the time of the last check-in event and the
+	// counters when observers last heard of the flow (for deltas).
+	lastBurst int64
+	Reported  [2]uint64 // Bytes at the last Observer event
+
+	prev, next int32    // LRU list links (slab indexes), -1 at the ends
+	App        AppState // nil without an Inspector
+}
+
+// Src returns the initiator's address and port (0 for protocols without
+// ports, ICMP included).
+func (f *Flow) Src() (decode.Addr, uint16) {
+	if !hasPorts(f.Proto) || f.Proto == decode.ProtoICMP || f.Proto == decode.ProtoICMPv6 {
+		if f.swapped {
+			return f.Key.B, 0
+		}
+		return f.Key.A, 0
+	}
+	if f.swapped {
+		return f.Key.B, f.Key.BPort
+	}
+	return f.Key.A, f.Key.APort
+}
+
+// Dst returns the responder's address and port.
+func (f *Flow) Dst() (decode.Addr, uint16) {
+	if !hasPorts(f.Proto) || f.Proto == decode.ProtoICMP || f.Proto == decode.ProtoICMPv6 {
+		if f.swapped {
+			return f.Key.A, 0
+		}
+		return f.Key.B, 0
+	}
+	if f.swapped {
+		return f.Key.A, f.Key.APort
+	}
+	return f.Key.B, f.Key.BPort
+}
+
+// Established reports whether the responder has answered (TCP handshake
+// or any reply).
+func (f *Flow) Established() bool { return f.state&(stEstablished|stReplied) != 0 }
+
+// TotalBytes is the IP bytes of both directions.
+func (f *Flow) TotalBytes() uint64 { return f.Bytes[0] + f.Bytes[1] }
+
+// TotalPackets is the packets of both directions.
+func (f *Flow) TotalPackets() uint64 { return f.Packets[0] + f.Packets[1] }
+
+// CommunityID returns the flow's Community ID v1 (seed 0) appended to dst.
+func (f *Flow) AppendCommunityID(dst []byte) []byte {
+	src, sp := f.Src()
+	dstA, dp := f.Dst()
+	if f.Proto == decode.ProtoICMP || f.Proto == decode.ProtoICMPv6 {
+		sp, dp = uint16(f.ICMPType), uint16(f.ICMPCode)
+	}
+	return AppendCommunityID(dst, 0, f.Proto, src, dstA, sp, dp)
+}
