@@ -503,3 +503,13 @@ func (t *Table) Flush(reason EndReason) {
 		}
 	}
 }
+
+// Observers fans events out to several observers, in order.
+type Observers []Observer
+
+// FlowEvent implements Observer.
+func (os Observers) FlowEvent(ev Event, f *Flow) {
+	for _, o := range os {
+		o.FlowEvent(ev, f)
+	}
+}

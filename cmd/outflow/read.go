@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"outflow/capture"
+	"outflow/flows"
+	"outflow/flows/decode"
+	"outflow/flows/ecs"
+)
+
+func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("read", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: outflow read [flags] FILE...   (FILE may be - for standard input)\n\nflags:")
+		fs.PrintDefaults()
+	}
+	var tf tableFlags
+	tf.register(fs)
+	writeFlows := fs.Bool("flows", false, "write one record per flow as well as the alerts")
+	output := fs.StringP("output", "o", "", "write records to `FILE` instead of standard output")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: no capture files given", errUsage)
+	}
+	log, err := newLogger(stderr, tf.logLevel)
+	if err != nil {
+		return err
+	}
+	tcfg, err := tf.config()
+	if err != nil {
+		return err
+	}
+	w, closeOut, err := openOutput(*output, stdout)
+	if err != nil {
+		return err
+	}
+	out := ecs.NewWriter(w)
+
+	p := &pipeline{dec: decode.New(decode.Config{}), out: out, ifaces: &ifaceNames{}, start: time.Now()}
+	var obs flows.Observers
+	if *writeFlows {
+		obs = append(obs, flows.NewRecordWriter(out, p.ifaces))
+	}
+	p.table = flows.NewTable(tcfg, nil, obs)
+
+	var unreadable int
+	interrupted := false
+	for _, name := range files {
+		if interrupted = ctx.Err() != nil; interrupted {
+			break
+		}
+		n, err := readFile(ctx, p, name)
+		if err != nil {
+			var fe *capture.FileError
+			if n == 0 && !errors.As(err, &fe) || errors.As(err, &fe) && errors.Is(fe.Err, capture.ErrNotCapture) {
+				unreadable++
+			}
+			log.Error("capture damaged or unreadable; flows read before the damage are kept", "file", name, "packets_read", n, "err", err)
+		}
+	}
+	p.table.Flush(flows.EndEndOfInput)
+	ferr := out.Flush()
+	if cerr := closeOut(); ferr == nil && cerr != nil {
+		ferr = fmt.Errorf("close output: %w", cerr)
+	}
+	msg := "read done"
+	if interrupted || ctx.Err() != nil {
+		msg = "read interrupted; open flows flushed"
+	}
+	p.summary(log, msg, "files", len(files), "unreadable_files", unreadable, "records", out.Count())
+	if ferr != nil {
+		return ferr
+	}
+	if unreadable > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d files could not be read", unreadable, len(files))}
+	}
+	return nil
+}
+
+// readFile feeds every packet of one capture into p. It returns how many
+// packets it read and the error that stopped it (nil at a clean end).
+func readFile(ctx context.Context, p *pipeline, name string) (uint64, error) {
+	src, err := capture.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	var pkt capture.Packet
+	// Interface indexes of this file mapped to interned global ones.
+	local := make(map[int]int)
+	var n uint64
+	for {
+		if err := src.Next(&pkt); err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+		n++
+		if n&4095 == 0 && ctx.Err() != nil {
+			return n, nil
+		}
+		id, ok := local[pkt.Interface]
+		if !ok {
+			id = p.ifaces.id(src.InterfaceName(pkt.Interface))
+			local[pkt.Interface] = id
+		}
+		p.handle(&pkt, id)
+	}
+}

@@ -1,0 +1,267 @@
+package detect
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"hash/fnv"
+	"net/netip"
+	"time"
+
+	"outflow/flows"
+	"outflow/flows/ecs"
+)
+
+// Technique is a MITRE ATT&CK technique or sub-technique.
+type Technique struct {
+	ID, Name string
+}
+
+// Rule is what an alert's rule.* and threat.* fields say.
+type Rule struct {
+	Name        string // rule.name, e.g. "file-transfer"
+	Description string
+	Technique   Technique // the primary technique
+	Tactic      string    // threat.tactic.name, e.g. "Command and Control"
+	TacticID    string    // threat.tactic.id, e.g. "TA0011"
+}
+
+// Alert is one finding. Detectors fill it; the Alerts writer adds the ID,
+// dedups and writes it.
+type Alert struct {
+	Rule     *Rule
+	Time     int64 // time of the evidence (packet time offline)
+	Severity int   // 1 low, 2 medium, 3 high, 4 critical
+	Risk     float64
+	Message  string
+	// Extra techniques beyond the rule's, e.g. T1048 for uploads.
+	Techniques []Technique
+
+	Entity    Entity
+	Container *Container
+	Src, Dst  netip.Addr
+	SrcPort   uint16
+	DstPort   uint16
+	Transport string
+	Protocol  string
+	Domain    string
+	// CommunityIDs of the evidence flows (bounded by the detector).
+	CommunityIDs []string
+	// Dest is the destination part of the dedup key (an address or a name);
+	// empty: Dst.
+	Dest string
+	// Update marks a material change to an earlier alert (more evidence,
+	// higher severity): it is written even inside the dedup window, with
+	// the first alert's outflow.alert_id.
+	Update bool
+	// Evidence adds the detector's fields under outflow.<rule>.*.
+	Evidence func(d *ecs.Doc)
+}
+
+// SeverityName maps a severity to its ECS-ish label for messages.
+func SeverityName(s int) string {
+	switch s {
+	case 1:
+		return "low"
+	case 2:
+		return "medium"
+	case 3:
+		return "high"
+	case 4:
+		return "critical"
+	}
+	return "unknown"
+}
+
+type dedupKey struct {
+	rule   string
+	entity Entity
+	dest   string
+}
+
+type dedupEntry struct {
+	id       string
+	first    int64
+	last     int64
+	severity int
+	updates  int
+	count    int
+}
+
+// Alerts writes alerts as ECS documents, once per rule, entity and
+// destination within the dedup window; later updates carry the first
+// alert's outflow.alert_id.
+type Alerts struct {
+	out      *ecs.Writer
+	window   int64
+	max      int
+	seen     map[dedupKey]*dedupEntry
+	doc      ecs.Doc
+	enrich   []AlertEnricher
+	Written  uint64
+	Deduped  uint64
+	Dropped  uint64 // dedup entries dropped at the table limit
+	Err      error
+	observer func(a *Alert, id string)
+}
+
+// AlertEnricher adds fields to alert documents (GeoIP, host metadata).
+type AlertEnricher interface {
+	EnrichAlert(a *Alert, d *ecs.Doc)
+}
+
+// NewAlerts writes to out, deduplicating within window (0: 1 hour).
+func NewAlerts(out *ecs.Writer, window time.Duration, enrich ...AlertEnricher) *Alerts {
+	if window <= 0 {
+		window = time.Hour
+	}
+	return &Alerts{out: out, window: int64(window), max: 100_000, seen: map[dedupKey]*dedupEntry{}, enrich: enrich}
+}
+
+// OnWrite registers fn to be told of every alert written (tests, response).
+func (w *Alerts) OnWrite(fn func(a *Alert, id string)) { w.observer = fn }
+
+// Raise implements Sink.
+func (w *Alerts) Raise(a *Alert) {
+	dest := a.Dest
+	if dest == "" && a.Dst.IsValid() {
+		dest = a.Dst.String()
+	}
+	k := dedupKey{a.Rule.Name, a.Entity, dest}
+	e := w.seen[k]
+	if e != nil && a.Time-e.last > w.window {
+		e = nil // window passed: a new alert
+	}
+	update := 0
+	if e != nil {
+		e.count++
+		e.last = max(e.last, a.Time)
+		if !a.Update && a.Severity <= e.severity {
+			w.Deduped++
+			return
+		}
+		e.updates++
+		update = e.updates
+		e.severity = max(e.severity, a.Severity)
+	} else {
+		if len(w.seen) >= w.max {
+			w.prune(a.Time)
+		}
+		e = &dedupEntry{id: alertID(k, a.Time), first: a.Time, last: a.Time, severity: a.Severity, count: 1}
+		w.seen[k] = e
+	}
+	w.write(a, e.id, update)
+}
+
+// prune drops dedup entries older than the window, or all when none are.
+func (w *Alerts) prune(now int64) {
+	for k, e := range w.seen {
+		if now-e.last > w.window {
+			delete(w.seen, k)
+		}
+	}
+	if len(w.seen) >= w.max {
+		w.Dropped += uint64(len(w.seen))
+		clear(w.seen)
+	}
+}
+
+// alertID is deterministic, so the same input gives the same IDs.
+func alertID(k dedupKey, t int64) string {
+	h := fnv.New64a()
+	h.Write([]byte(k.rule))
+	h.Write([]byte{0})
+	h.Write([]byte(k.entity.ContainerID))
+	h.Write(k.entity.IP.AsSlice())
+	h.Write([]byte{0})
+	h.Write([]byte(k.dest))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(t))
+	h.Write(b[:])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (w *Alerts) write(a *Alert, id string, update int) {
+	d := &w.doc
+	d.Reset()
+	AppendAlert(d, a)
+	d.Str("outflow.alert_id", id)
+	if update > 0 {
+		d.Int("outflow.alert_update", int64(update))
+	}
+	for _, e := range w.enrich {
+		e.EnrichAlert(a, d)
+	}
+	if err := w.out.Write(d); err != nil && w.Err == nil {
+		w.Err = err
+	}
+	w.Written++
+	if w.observer != nil {
+		w.observer(a, id)
+	}
+}
+
+// AppendAlert fills d with the ECS alert document of a (without the ID).
+func AppendAlert(d *ecs.Doc, a *Alert) {
+	d.Time("@timestamp", a.Time)
+	d.Str("event.kind", "alert")
+	d.Str("event.dataset", "outflow.alert")
+	d.Str("event.module", "outflow")
+	d.Raw("event.category", []byte(`["network","intrusion_detection"]`))
+	d.Raw("event.type", []byte(`["indicator"]`))
+	d.Int("event.severity", int64(a.Severity))
+	d.Float("event.risk_score", a.Risk, 1)
+	d.Str("message", a.Message)
+	d.Str("rule.name", a.Rule.Name)
+	d.Str("rule.description", a.Rule.Description)
+	d.Str("rule.category", "outflow")
+	d.Str("threat.framework", "MITRE ATT&CK")
+	ids := []string{a.Rule.Technique.ID}
+	names := []string{a.Rule.Technique.Name}
+	for _, t := range a.Techniques {
+		ids = append(ids, t.ID)
+		names = append(names, t.Name)
+	}
+	d.Strs("threat.technique.id", ids)
+	d.Strs("threat.technique.name", names)
+	d.Str("threat.tactic.name", a.Rule.Tactic)
+	d.Str("threat.tactic.id", a.Rule.TacticID)
+	d.Addr("source.ip", a.Src)
+	if a.SrcPort != 0 {
+		d.Uint("source.port", uint64(a.SrcPort))
+	}
+	d.Addr("destination.ip", a.Dst)
+	if a.DstPort != 0 {
+		d.Uint("destination.port", uint64(a.DstPort))
+	}
+	d.Str("destination.domain", a.Domain)
+	d.Str("network.transport", a.Transport)
+	d.Str("network.protocol", a.Protocol)
+	d.Strs("network.community_id", a.CommunityIDs)
+	d.Addrs("related.ip", a.Src, a.Dst)
+	if c := a.Container; c != nil {
+		d.Str("container.id", c.ID)
+		d.Str("container.name", c.Name)
+		d.Str("container.image.name", c.Image)
+		d.Str("container.runtime", c.Runtime)
+		d.Str("outflow.container.network_mode", c.NetworkMode)
+	}
+	d.Str("outflow.entity", a.Entity.String())
+	if a.Evidence != nil {
+		a.Evidence(d)
+	}
+}
+
+// FromFlow fills the network fields of an alert from the evidence flow.
+func (a *Alert) FromFlow(f *Flow) {
+	a.Entity = f.Entity
+	a.Container = f.Container
+	a.Src, a.Dst = f.Src, f.Dst
+	a.SrcPort, a.DstPort = f.SrcPort, f.DstPort
+	a.Transport = flows.TransportName(f.Proto)
+	a.Protocol = f.Protocol
+	a.Domain = f.Domain
+	a.CommunityIDs = []string{string(f.AppendCommunityID(nil))}
+	if a.Time == 0 {
+		a.Time = f.Time
+	}
+}

@@ -1,0 +1,99 @@
+// Package detect turns flow events into alerts. Each detector sits behind
+// the Detector interface and is fed by the Engine, which the flow table
+// drives as a flows.Observer; alerts go through the Alerts writer, which
+// deduplicates them and writes the ECS alert contract.
+package detect
+
+import (
+	"net/netip"
+
+	"outflow/flows"
+	"outflow/flows/l7"
+)
+
+// Detector turns flow events into alerts.
+//
+// Observe is called for every flow event in packet-time order (wall time
+// live) with a view that is valid only during the call. Tick is called when
+// time advances (at least once a second of packet or wall time) so windowed
+// detectors can close windows without traffic. Flush is called once at the
+// end of the input or on shutdown, so pending evidence is reported.
+// Detectors raise alerts through sink as soon as the evidence exists.
+type Detector interface {
+	Name() string
+	Observe(ev flows.Event, f *Flow, sink Sink)
+	Tick(now int64, sink Sink)
+	Flush(now int64, sink Sink)
+}
+
+// Sink receives alerts. It deduplicates; detectors need not.
+type Sink interface {
+	Raise(a *Alert)
+}
+
+// Entity is who did it: the container when the sensor knows it, else the
+// source address.
+type Entity struct {
+	ContainerID string
+	IP          netip.Addr
+}
+
+// String is the entity as shown in messages.
+func (e Entity) String() string {
+	if e.ContainerID != "" {
+		if len(e.ContainerID) > 12 {
+			return "container " + e.ContainerID[:12]
+		}
+		return "container " + e.ContainerID
+	}
+	return e.IP.String()
+}
+
+// Container is the runtime metadata of a flow's container, when known.
+type Container struct {
+	ID, Name, Image, Runtime string
+	NetworkMode              string // bridge, host, none, container:<id>
+	Labels                   map[string]string
+}
+
+// Attributor tells which container a flow belongs to. The sensor provides
+// one; offline analysis without an inventory has none (nil is fine).
+type Attributor interface {
+	Container(f *flows.Flow) *Container
+}
+
+// Flow is a detector's view of a flow at one event.
+type Flow struct {
+	*flows.Flow
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	Protocol         string // network.protocol, "" until identified
+	Domain           string // destination name when known
+	Entity           Entity
+	Container        *Container
+	DstInternal      bool      // destination is in the internal networks
+	SrcInternal      bool      // source is in the internal networks
+	Delta            [2]uint64 // bytes per direction since the previous event of this flow
+	Time             int64     // event time (Unix ns)
+
+	summary     l7.Summary
+	haveSummary bool
+	files       [l7.MaxFileOps]l7.FileOp
+}
+
+// Summary is the application layer's view of the flow (file operations,
+// bytes moved, user), filled on first use.
+func (f *Flow) Summary() *l7.Summary {
+	if !f.haveSummary {
+		f.haveSummary = true
+		f.summary = l7.Summary{Files: f.files[:0]}
+		if f.App != nil {
+			f.App.Summary(&f.summary)
+		}
+	}
+	return &f.summary
+}
+
+// Egress reports whether the flow leaves the internal networks from the
+// initiator's side.
+func (f *Flow) Egress() bool { return !f.DstInternal }
