@@ -1,0 +1,499 @@
+// Package beacon finds command-and-control beaconing in streams of
+// check-ins: an implant that sleeps for a fixed time (plus jitter) and then
+// calls home, whether each call is a new connection, a burst inside one
+// keep-alive connection, or a UDP datagram from a new source port.
+//
+// The caller decides what a check-in is (a new flow, or a burst of activity
+// after an idle gap inside a long flow) and feeds them to a Tracker keyed by
+// (entity, destination, port, transport). The Tracker keeps the most recent
+// check-ins of every series in a fixed ring, rescores the series on every
+// check-in and reports a Verdict the moment it first qualifies. Nothing is
+// windowed by wall-clock time, so a container that lives six minutes is
+// judged on its six minutes, and a 24-hour beacon on its last Ring check-ins.
+//
+// The score (0..1) is a weighted mean of four components, each 0..1:
+//
+//	Interval     0.40  regularity of the inter-check-in intervals, RITA's
+//	                   robust form: mean of (1-|Bowley skew|) and (1-MAD/median)
+//	Periodicity  0.25  phase coherence of the intervals at the estimated
+//	                   fundamental period (the Fourier transform of the interval
+//	                   distribution at 1/period); integer multiples of the
+//	                   period (missed beats) stay coherent, random gaps do not
+//	Coverage     0.20  share of the observed span not inside gaps longer than
+//	                   6 periods: one cluster of activity is not a beacon
+//	Size         0.15  regularity of check-in sizes, same robust form as
+//	                   Interval, so occasional tasking bursts do not matter
+//
+// Why these weights: timing is what defines a beacon, so the two timing
+// components carry 65%. Interval regularity leads because, unlike phase
+// coherence, it survives 50% jitter (Cobalt Strike's maximum: intervals
+// uniform on [0.5, 1] x sleep keep MAD/median near 0.17, random arrivals sit
+// near 0.7). Periodicity is what still separates 10-30% jitter from chance
+// when beats are missed. Coverage is weighted above Size because bursty
+// browsing is the main benign look-alike (regular within a burst, long gaps
+// between bursts) while benign repeated API calls have perfectly regular
+// sizes: size is supporting evidence only, and implants may pad randomly.
+package beacon
+
+import (
+	"math"
+	"time"
+)
+
+// Key identifies one series of check-ins. It is comparable and deliberately
+// excludes the source port so that UDP beacons using a new source port per
+// check-in, and TCP beacons opening a new connection each time, form one
+// series.
+type Key struct {
+	Entity    string // who checks in: workload, container or source IP
+	Dest      string // destination IP literal or name (SNI, Host, DNS name)
+	Port      uint16 // destination port
+	Transport uint8  // IP protocol number (6 TCP, 17 UDP)
+}
+
+// Config tunes a Tracker. Zero fields take the defaults documented on each.
+type Config struct {
+	// Threshold is the score (0..1) at which a series alerts. Default 0.8:
+	// RITA practitioners triage at 0.8-0.85 on RITA's own scale; on this
+	// score the evaluation puts random and bursty traffic at about 0.5-0.75
+	// and Cobalt Strike style beacons at 0.8-1.0 even at 50% jitter with 20%
+	// missed beats, so 0.8 is the point that keeps false positives <= 1%.
+	Threshold float64
+	// MinCheckins is the number of check-ins (after coalescing retries) a
+	// series needs before it can alert. Default 6: five intervals are the
+	// fewest on which quartiles are meaningful, and it lets a container that
+	// lives six minutes with a 45 s beacon alert (9 check-ins).
+	MinCheckins int
+	// Ring is how many recent check-ins are kept per series. Default 64
+	// (512 bytes per series); values below MinCheckins are raised to it.
+	Ring int
+	// MaxSeries caps tracked series. Default 100000. When full, the least
+	// recently active series that has not yet reached MinCheckins is evicted
+	// (so a flood of one-off connections cannot push out established
+	// series); only when none exists is the least recently active
+	// established series evicted. Evictions are counted in Stats.Evicted.
+	MaxSeries int
+	// MinPeriod and MaxPeriod bound the periods that can alert. Default
+	// 1 s and 24 h.
+	MinPeriod, MaxPeriod time.Duration
+	// StrobeInterval: a series whose median interval is below this, once it
+	// holds many check-ins (half the ring, at least MinCheckins), is a
+	// strobe: reported once with Strobe=true and never as a beacon. Default
+	// 1 s, the same as MinPeriod: sleep-based implants do not call home more
+	// than once a second (Cobalt Strike's "sleep 0" interactive mode is such
+	// a strobe, which is why strobes are reported rather than dropped), and
+	// it equals RITA's strobe rule of one connection per second.
+	StrobeInterval time.Duration
+	// SeriesIdle: Expire drops an established series (one that reached
+	// MinCheckins) after max(SeriesIdle, 4 x its period) without a
+	// check-in: a beacon survives three missed beats. A series still below
+	// MinCheckins has no trusted period yet; it is kept for max(SeriesIdle,
+	// MaxPeriod) so a daily beacon can accumulate check-ins at all (memory
+	// stays bounded by MaxSeries). Default 10 minutes.
+	SeriesIdle time.Duration
+	// Suppress, if set, silences known periodic destinations (health
+	// checks, metrics scrapes, NTP). It is consulted once per series, when
+	// the series would first report; a suppressed series is then neither
+	// scored nor reported again. Counted in Stats.Suppressed.
+	Suppress func(Key) bool
+}
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultThreshold      = 0.8
+	DefaultMinCheckins    = 6
+	DefaultRing           = 64
+	DefaultMaxSeries      = 100000
+	DefaultMinPeriod      = time.Second
+	DefaultMaxPeriod      = 24 * time.Hour
+	DefaultStrobeInterval = time.Second
+	DefaultSeriesIdle     = 10 * time.Minute
+)
+
+// idlePeriods is k in max(SeriesIdle, k*period): tolerate three missed beats.
+const idlePeriods = 4
+
+// slowRescore: a series whose median interval is below MinPeriod cannot
+// alert, so it is rescored only every slowRescore check-ins. This keeps busy
+// series (and strobes) from costing a full scoring pass per connection.
+const slowRescore = 16
+
+// Verdict describes a series that qualified.
+type Verdict struct {
+	Key   Key
+	Score float64 // weighted mean of the four components, 0..1
+	// Components, 0..1 each; see the package documentation.
+	Interval, Size, Periodicity, Coverage float64
+	// Period is the estimated fundamental interval (the typical single
+	// sleep, missed beats unfolded). Jitter is the spread of single
+	// intervals (twice their interquartile range; for uniform jitter that is
+	// the full width), so Jitter/Period is the relative jitter.
+	Period, Jitter time.Duration
+	Count          int   // check-ins seen over the series' life
+	First, Last    int64 // first and latest check-in, Unix ns
+	Strobe         bool  // too fast to be a beacon; reported once
+	Alert          bool  // first time the series crossed Threshold
+	Update         bool  // still qualifying; count doubled since the last report
+}
+
+// Stats are cumulative counters plus the current series count.
+type Stats struct {
+	Series     int    // currently tracked
+	Evicted    uint64 // dropped because MaxSeries was reached
+	Expired    uint64 // dropped by Expire
+	Checkins   uint64 // Add calls
+	Folded     uint64 // Add calls not after the latest check-in, folded into it
+	Alerts     uint64
+	Updates    uint64
+	Strobes    uint64
+	Suppressed uint64 // series silenced by Config.Suppress
+}
+
+const (
+	flagEstablished uint8 = 1 << iota
+	flagAlerted
+	flagStrobe
+	flagSuppressed
+	flagSlow
+)
+
+const (
+	listYoung = 0
+	listEst   = 1
+	nilIdx    = int32(-1)
+)
+
+type series struct {
+	key Key
+	// Ring of the latest check-ins: gap (seconds since the previous
+	// check-in; float32 gives ~1e-7 relative precision from microseconds to
+	// days in 4 bytes) and size (bytes, saturating).
+	gap   []float32
+	size  []uint32
+	head  int // next write position
+	n     int // valid entries
+	count int // lifetime check-ins
+	first int64
+	last  int64
+	// period is the latest estimate in seconds (0 until scored); it sets
+	// the idle timeout of established series.
+	period     float64
+	reported   int // Count at the last verdict
+	flags      uint8
+	list       uint8
+	prev, next int32
+}
+
+type lruList struct{ head, tail int32 } // head = most recent
+
+// Tracker scores series of check-ins. It is not safe for concurrent use;
+// shard by Key if needed.
+type Tracker struct {
+	cfg   Config
+	index map[Key]int32
+	slab  []series
+	free  []int32
+	lists [2]lruList
+	stats Stats
+	sc    scratch
+}
+
+// NewTracker returns a Tracker with cfg's zero fields set to defaults.
+func NewTracker(cfg Config) *Tracker {
+	if !(cfg.Threshold > 0) || cfg.Threshold > 1 {
+		cfg.Threshold = DefaultThreshold
+	}
+	if cfg.MinCheckins <= 0 {
+		cfg.MinCheckins = DefaultMinCheckins
+	}
+	if cfg.MinCheckins < 4 {
+		// Quartiles of fewer than three intervals are meaningless.
+		cfg.MinCheckins = 4
+	}
+	if cfg.Ring <= 0 {
+		cfg.Ring = DefaultRing
+	}
+	if cfg.Ring < cfg.MinCheckins {
+		cfg.Ring = cfg.MinCheckins
+	}
+	if cfg.MaxSeries <= 0 {
+		cfg.MaxSeries = DefaultMaxSeries
+	}
+	if cfg.MinPeriod <= 0 {
+		cfg.MinPeriod = DefaultMinPeriod
+	}
+	if cfg.MaxPeriod <= 0 {
+		cfg.MaxPeriod = DefaultMaxPeriod
+	}
+	if cfg.MaxPeriod < cfg.MinPeriod {
+		cfg.MaxPeriod = cfg.MinPeriod
+	}
+	if cfg.StrobeInterval <= 0 {
+		cfg.StrobeInterval = DefaultStrobeInterval
+	}
+	if cfg.SeriesIdle <= 0 {
+		cfg.SeriesIdle = DefaultSeriesIdle
+	}
+	t := &Tracker{
+		cfg:   cfg,
+		index: make(map[Key]int32),
+		sc:    newScratch(cfg.Ring),
+	}
+	for i := range t.lists {
+		t.lists[i] = lruList{nilIdx, nilIdx}
+	}
+	return t
+}
+
+// Config returns the effective configuration (defaults applied).
+func (t *Tracker) Config() Config { return t.cfg }
+
+// Stats returns the counters.
+func (t *Tracker) Stats() Stats {
+	s := t.stats
+	s.Series = len(t.index)
+	return s
+}
+
+// Add records one check-in of series k at ts (Unix ns) carrying bytes, and
+// returns a Verdict when the series reports: the first time its score
+// reaches Threshold (Alert), afterwards each time its lifetime count has
+// doubled since the last report and it still qualifies (Update), or once
+// when it turns out to be a strobe (Strobe). A timestamp not after the
+// series' latest check-in is folded into that check-in (its bytes are
+// added), since the caller may deliver slightly out of order.
+func (t *Tracker) Add(k Key, ts int64, bytes uint64) (Verdict, bool) {
+	t.stats.Checkins++
+	idx, ok := t.index[k]
+	if !ok {
+		idx = t.alloc(k)
+	}
+	s := &t.slab[idx]
+	t.touch(idx)
+	if s.count > 0 && ts <= s.last {
+		t.stats.Folded++
+		if s.n > 0 {
+			p := s.head - 1
+			if p < 0 {
+				p += len(s.size)
+			}
+			s.size[p] = satAdd32(s.size[p], bytes)
+		}
+		return Verdict{}, false
+	}
+	gap := float32(0)
+	if s.count == 0 {
+		s.first = ts
+	} else {
+		gap = float32(float64(ts-s.last) / 1e9)
+	}
+	s.gap[s.head] = gap
+	s.size[s.head] = satAdd32(0, bytes)
+	s.head++
+	if s.head == len(s.gap) {
+		s.head = 0
+	}
+	if s.n < len(s.gap) {
+		s.n++
+	}
+	s.last = ts
+	s.count++
+
+	if s.flags&flagSuppressed != 0 || s.n < t.cfg.MinCheckins {
+		return Verdict{}, false
+	}
+	if s.flags&flagEstablished == 0 {
+		s.flags |= flagEstablished
+		t.moveTo(idx, listEst)
+	}
+	if s.flags&(flagSlow|flagStrobe) != 0 && s.count%slowRescore != 0 {
+		return Verdict{}, false
+	}
+
+	r := t.sc.score(s, t.cfg.MinCheckins)
+	if !r.ok {
+		return Verdict{}, false
+	}
+	s.period = r.period
+	minP, maxP := t.cfg.MinPeriod.Seconds(), t.cfg.MaxPeriod.Seconds()
+	if r.median < minP {
+		s.flags |= flagSlow
+	} else {
+		s.flags &^= flagSlow
+	}
+
+	v := Verdict{
+		Key: k, Score: r.score,
+		Interval: r.interval, Size: r.size, Periodicity: r.periodicity, Coverage: r.coverage,
+		Period: secDur(r.period), Jitter: secDur(r.jitter),
+		Count: s.count, First: s.first, Last: s.last,
+	}
+	if s.flags&flagStrobe == 0 && r.median < t.cfg.StrobeInterval.Seconds() &&
+		s.n >= max(t.cfg.MinCheckins, len(s.gap)/2) {
+		if t.suppressed(s) {
+			return Verdict{}, false
+		}
+		s.flags |= flagStrobe
+		t.stats.Strobes++
+		v.Strobe = true
+		return v, true
+	}
+	if s.flags&flagStrobe != 0 || r.score < t.cfg.Threshold || r.period < minP || r.period > maxP {
+		return Verdict{}, false
+	}
+	switch {
+	case s.flags&flagAlerted == 0:
+		if t.suppressed(s) {
+			return Verdict{}, false
+		}
+		s.flags |= flagAlerted
+		t.stats.Alerts++
+		v.Alert = true
+	case s.count >= 2*s.reported:
+		t.stats.Updates++
+		v.Update = true
+	default:
+		return Verdict{}, false
+	}
+	s.reported = s.count
+	return v, true
+}
+
+func (t *Tracker) suppressed(s *series) bool {
+	if t.cfg.Suppress == nil || !t.cfg.Suppress(s.key) {
+		return false
+	}
+	s.flags |= flagSuppressed
+	t.stats.Suppressed++
+	return true
+}
+
+// Expire drops series idle at now (Unix ns): established series after
+// max(SeriesIdle, 4 periods), younger ones after max(SeriesIdle, MaxPeriod).
+// It walks each recency list from its oldest end and stops at the first
+// series active within SeriesIdle (resp. MaxPeriod), so its cost is the
+// number of candidates, not the number of series.
+func (t *Tracker) Expire(now int64) {
+	idle := float64(t.cfg.SeriesIdle)
+	youngIdle := math.Max(idle, float64(t.cfg.MaxPeriod))
+	for i := t.lists[listYoung].tail; i != nilIdx; {
+		s := &t.slab[i]
+		prev := s.prev
+		if float64(now-s.last) <= youngIdle {
+			break
+		}
+		t.release(i)
+		t.stats.Expired++
+		i = prev
+	}
+	for i := t.lists[listEst].tail; i != nilIdx; {
+		s := &t.slab[i]
+		prev := s.prev
+		age := float64(now - s.last)
+		if age <= idle {
+			break
+		}
+		if age > math.Max(idle, idlePeriods*s.period*1e9) {
+			t.release(i)
+			t.stats.Expired++
+		}
+		i = prev
+	}
+}
+
+// alloc creates the series for k, evicting one if the table is full.
+func (t *Tracker) alloc(k Key) int32 {
+	if len(t.index) >= t.cfg.MaxSeries {
+		victim := t.lists[listYoung].tail
+		if victim == nilIdx {
+			victim = t.lists[listEst].tail
+		}
+		t.release(victim)
+		t.stats.Evicted++
+	}
+	var idx int32
+	if n := len(t.free); n > 0 {
+		idx = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		t.slab = append(t.slab, series{
+			gap:  make([]float32, t.cfg.Ring),
+			size: make([]uint32, t.cfg.Ring),
+		})
+		idx = int32(len(t.slab) - 1)
+	}
+	s := &t.slab[idx]
+	gap, size := s.gap, s.size
+	*s = series{key: k, gap: gap, size: size, list: listYoung, prev: nilIdx, next: nilIdx}
+	t.index[k] = idx
+	t.pushFront(idx)
+	return idx
+}
+
+func (t *Tracker) release(idx int32) {
+	s := &t.slab[idx]
+	t.unlink(idx)
+	delete(t.index, s.key)
+	s.key = Key{} // drop string references for the GC
+	t.free = append(t.free, idx)
+}
+
+func (t *Tracker) touch(idx int32) {
+	if t.lists[t.slab[idx].list].head == idx {
+		return
+	}
+	t.unlink(idx)
+	t.pushFront(idx)
+}
+
+func (t *Tracker) moveTo(idx int32, list uint8) {
+	t.unlink(idx)
+	t.slab[idx].list = list
+	t.pushFront(idx)
+}
+
+func (t *Tracker) pushFront(idx int32) {
+	s := &t.slab[idx]
+	l := &t.lists[s.list]
+	s.prev, s.next = nilIdx, l.head
+	if l.head != nilIdx {
+		t.slab[l.head].prev = idx
+	}
+	l.head = idx
+	if l.tail == nilIdx {
+		l.tail = idx
+	}
+}
+
+func (t *Tracker) unlink(idx int32) {
+	s := &t.slab[idx]
+	l := &t.lists[s.list]
+	if s.prev != nilIdx {
+		t.slab[s.prev].next = s.next
+	} else {
+		l.head = s.next
+	}
+	if s.next != nilIdx {
+		t.slab[s.next].prev = s.prev
+	} else {
+		l.tail = s.prev
+	}
+	s.prev, s.next = nilIdx, nilIdx
+}
+
+func satAdd32(a uint32, b uint64) uint32 {
+	if b >= math.MaxUint32 || uint64(a)+b >= math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return a + uint32(b)
+}
+
+func secDur(s float64) time.Duration {
+	if !(s > 0) {
+		return 0
+	}
+	if s >= float64(math.MaxInt64)/1e9 {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(s * 1e9)
+}
