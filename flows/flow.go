@@ -82,6 +82,15 @@ type Flow struct {
 	// counters when observers last heard of the flow (for deltas).
 	lastBurst int64
 	Reported  [2]uint64 // Bytes at the last Observer event
+	// CheckinTime and CheckinBytes describe the activity burst that just
+	// completed (at EventBurst: the previous burst; at EventEnd: the last
+	// one): when it began and the bytes both ways it moved. A short flow is
+	// one burst.
+	CheckinTime  int64
+	CheckinBytes uint64
+	burstStart   int64
+	burstBase    uint64
+	recorded     bool // the final record was written; the entry only absorbs stragglers
 
 	prev, next int32    // LRU list links (slab indexes), -1 at the ends
 	App        AppState // nil without an Inspector

@@ -253,6 +253,10 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 	}
 	if !ok {
 		i, f = t.create(k, h, srcIsA, ts, iface)
+	} else if f.recorded {
+		// Trailing ACKs and retransmissions after a close: the record is
+		// out; the entry only keeps them from starting a bogus flow.
+		return
 	}
 	dir := 0
 	if srcIsA == f.swapped {
@@ -263,6 +267,10 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 		f.restart(ts)
 	}
 	burst := f.Packets[0]+f.Packets[1] > 0 && ts-f.Last >= int64(t.cfg.BurstGap)
+	if burst {
+		f.CheckinTime, f.CheckinBytes = f.burstStart, f.TotalBytes()-f.burstBase
+		f.burstStart, f.burstBase = ts, f.TotalBytes()
+	}
 	f.Packets[dir] += uint64(h.Packets)
 	f.Bytes[dir] += uint64(h.IPBytes)
 	if ts > f.Last {
@@ -297,6 +305,12 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 	if f.App != nil && !f.App.Done() {
 		t.app.Packet(f.App, dir, h, ts)
 	}
+	if f.list == listClosed && (f.state&stRst != 0 || h.TCPFlags&decode.TCPFin == 0) {
+		// RST, or the ACK after FINs both ways: write the record now so
+		// alerts on it are not held back by the linger.
+		t.finish(f, f.Reason)
+		return
+	}
 	if t.obs != nil {
 		if burst {
 			t.obs.FlowEvent(EventBurst, f)
@@ -315,7 +329,8 @@ func (f *Flow) restart(ts int64) {
 	f.Bytes = [2]uint64{}
 	f.Reported = [2]uint64{}
 	f.Flags = [2]uint8{}
-	f.First, f.Last, f.lastBurst = ts, ts, ts
+	f.First, f.Last, f.lastBurst, f.burstStart = ts, ts, ts, ts
+	f.burstBase = 0
 	f.Reason = EndNone
 }
 
@@ -355,21 +370,22 @@ func (t *Table) create(k Key, h *decode.Headers, srcIsA bool, ts int64, iface in
 	i := t.alloc()
 	f := t.flow(i)
 	*f = Flow{
-		Key:       k,
-		swapped:   srcIsA != srcInit,
-		Proto:     h.Proto,
-		IPv6:      h.IPv6,
-		NVLANs:    h.NVLANs,
-		VLANs:     h.VLANs,
-		First:     ts,
-		Last:      ts,
-		lastBurst: ts,
-		Tunnel:    h.Tunnel,
-		ICMPType:  h.ICMPType,
-		ICMPCode:  h.ICMPCode,
-		Interface: int32(iface),
-		prev:      -1,
-		next:      -1,
+		Key:        k,
+		swapped:    srcIsA != srcInit,
+		Proto:      h.Proto,
+		IPv6:       h.IPv6,
+		NVLANs:     h.NVLANs,
+		VLANs:      h.VLANs,
+		First:      ts,
+		Last:       ts,
+		lastBurst:  ts,
+		burstStart: ts,
+		Tunnel:     h.Tunnel,
+		ICMPType:   h.ICMPType,
+		ICMPCode:   h.ICMPCode,
+		Interface:  int32(iface),
+		prev:       -1,
+		next:       -1,
 	}
 	t.index[k] = i
 	t.pushBack(i, f, listEmbryonic)
@@ -437,19 +453,30 @@ func (t *Table) emit(f *Flow, reason EndReason) {
 	}
 }
 
-// end emits f's final record and frees its entry.
-func (t *Table) end(i int32, f *Flow, reason EndReason) {
+// finish writes f's final record and releases its application state; the
+// entry stays (recorded) until end removes it.
+func (t *Table) finish(f *Flow, reason EndReason) {
+	if f.recorded {
+		return
+	}
 	if reason == EndNone {
 		reason = EndIdle
 	}
 	if f.App != nil {
 		t.app.End(f.App, t.now)
 	}
+	f.CheckinTime, f.CheckinBytes = f.burstStart, f.TotalBytes()-f.burstBase
 	t.emit(f, reason)
 	if f.App != nil {
 		t.app.Release(f.App)
 		f.App = nil
 	}
+	f.recorded = true
+}
+
+// end finishes f if needed and frees its entry.
+func (t *Table) end(i int32, f *Flow, reason EndReason) {
+	t.finish(f, reason)
 	t.unlink(i, f)
 	delete(t.index, f.Key)
 	t.free = append(t.free, i)

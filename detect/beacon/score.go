@@ -41,6 +41,9 @@ type result struct {
 	score                                 float64
 	interval, size, periodicity, coverage float64
 	period, jitter, median                float64 // seconds
+	// exploration
+	n                           int
+	rRaw, skewRaw, rUnf, skewUnf float64
 }
 
 // scratch holds per-Tracker buffers so scoring allocates nothing.
@@ -114,7 +117,28 @@ func (sc *scratch) score(s *series, minCheckins int) result {
 	r.median = median(sc.sorted)
 	r.interval = robustScore(sc.sorted, sc.tmp)
 
+	r.n = len(sc.iv)
+	r.skewRaw, r.rRaw, _ = bowleyMAD(sc.sorted, sc.tmp)
+	if r.median > 0 {
+		r.rRaw /= r.median
+	}
 	r.period, r.periodicity = sc.fundamental(r.median)
+	{
+		u := sc.u[:0]
+		for _, d := range sc.iv {
+			k := math.Round(d / r.period)
+			if k >= 2 && k <= maxMultiple && math.Abs(d/k-r.period) <= 0.1*r.period {
+				d /= k
+			}
+			u = append(u, d)
+		}
+		slices.Sort(u)
+		var m float64
+		r.skewUnf, r.rUnf, m = bowleyMAD(u, sc.tmp)
+		if m > 0 {
+			r.rUnf /= m
+		}
+	}
 	r.jitter = sc.spread(r.period)
 
 	sc.sorted = append(sc.sorted[:0], sc.sz...)
