@@ -10,9 +10,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"outflow/capture"
+	"outflow/detect"
 	"outflow/flows"
 	"outflow/flows/decode"
 	"outflow/flows/ecs"
+	"outflow/flows/l7"
 )
 
 func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,7 +58,28 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *writeFlows {
 		obs = append(obs, flows.NewRecordWriter(out, p.ifaces))
 	}
-	p.table = flows.NewTable(tcfg, nil, obs)
+	alerts := detect.NewAlerts(out, tf.dedupWindow)
+	var dets []detect.Detector
+	if !tf.noDetect {
+		internal := detect.MustNetworks(detect.DefaultInternal)
+		if len(tf.internal) > 0 {
+			if internal, err = detect.ParseNetworks(tf.internal); err != nil {
+				return fmt.Errorf("%w: --internal: %v", errUsage, err)
+			}
+		}
+		dets = []detect.Detector{
+			detect.NewFileTransfer(detect.FileTransferConfig{}),
+			detect.NewEgressVolume(detect.EgressVolumeConfig{}),
+		}
+		p.detect = detect.NewEngine(detect.EngineConfig{Detectors: dets, Sink: alerts, Internal: internal})
+		obs = append(obs, p.detect)
+	}
+	var insp flows.Inspector
+	if !tf.noL7 {
+		p.l7 = l7.NewEngine(parsers(), l7.EngineConfig{})
+		insp = flows.NewL7Inspector(p.l7)
+	}
+	p.table = flows.NewTable(tcfg, insp, obs)
 
 	var unreadable int
 	interrupted := false
@@ -74,6 +97,9 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	p.table.Flush(flows.EndEndOfInput)
+	if p.detect != nil {
+		p.detect.Flush()
+	}
 	ferr := out.Flush()
 	if cerr := closeOut(); ferr == nil && cerr != nil {
 		ferr = fmt.Errorf("close output: %w", cerr)
@@ -82,7 +108,7 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if interrupted || ctx.Err() != nil {
 		msg = "read interrupted; open flows flushed"
 	}
-	p.summary(log, msg, "files", len(files), "unreadable_files", unreadable, "records", out.Count())
+	p.summary(log, msg, "files", len(files), "unreadable_files", unreadable, "records", out.Count(), "alerts", alerts.Written, "alerts_deduplicated", alerts.Deduped)
 	if ferr != nil {
 		return ferr
 	}
