@@ -59,7 +59,8 @@ const (
 // reuses its storage once the flow has ended.
 type Flow struct {
 	Key      Key
-	swapped  bool // initiator is Key.B
+	hash     uint32 // of Key, for the index
+	swapped  bool   // initiator is Key.B
 	state    uint8
 	list     uint8 // which LRU list the flow is on
 	Reason   EndReason
@@ -69,28 +70,22 @@ type Flow struct {
 	Flags    [2]uint8  // TCP flags seen per direction
 	VLANs    [2]uint16 // outer and inner VLAN IDs of the first packet
 	Packets  [2]uint64
-	Bytes    [2]uint64 // IP bytes per direction
-	First    int64     // Unix ns of the first packet (of this record)
-	Last     int64     // Unix ns of the last packet
-	Tunnel   decode.Tunnel
-	ICMPType uint8 // ICMP type/code of the first packet
+	Bytes    [2]uint64      // IP bytes per direction
+	First    int64          // Unix ns of the first packet (of this record)
+	Last     int64          // Unix ns of the last packet
+	tunnel   *decode.Tunnel // outermost encapsulation, nil when none (kept aside: most flows have none)
+	ICMPType uint8          // ICMP type/code of the first packet
 	ICMPCode uint8
 	// Interface is the capture interface of the first packet, as numbered
 	// by its source.
 	Interface int32
 	// Burst bookkeeping: the time of the last check-in event and the
 	// counters when observers last heard of the flow (for deltas).
-	lastBurst int64
-	Reported  [2]uint64 // Bytes at the last Observer event
-	// CheckinTime and CheckinBytes describe the activity burst that just
-	// completed (at EventBurst: the previous burst; at EventEnd: the last
-	// one): when it began and the bytes both ways it moved. A short flow is
-	// one burst.
-	CheckinTime  int64
-	CheckinBytes uint64
-	burstStart   int64
-	burstBase    uint64
-	recorded     bool // the final record was written; the entry only absorbs stragglers
+	lastBurst  int64
+	Reported   [2]uint64 // Bytes at the last Observer event
+	burstStart int64     // when the current activity burst began
+	burstBase  uint64    // TotalBytes when it began
+	recorded   bool      // the final record was written; the entry only absorbs stragglers
 
 	prev, next int32    // LRU list links (slab indexes), -1 at the ends
 	App        AppState // nil without an Inspector
@@ -124,6 +119,18 @@ func (f *Flow) Dst() (decode.Addr, uint16) {
 	}
 	return f.Key.B, f.Key.BPort
 }
+
+// CheckinTime and CheckinBytes describe the activity burst that has just
+// completed, at EventBurst (the burst before the silence) and at EventEnd
+// (the last one): when it began and the bytes both ways it moved. A short
+// flow is one burst.
+func (f *Flow) CheckinTime() int64 { return f.burstStart }
+
+// CheckinBytes: see CheckinTime.
+func (f *Flow) CheckinBytes() uint64 { return f.TotalBytes() - f.burstBase }
+
+// Tunnel is the flow's outermost encapsulation, or nil.
+func (f *Flow) Tunnel() *decode.Tunnel { return f.tunnel }
 
 // Established reports whether the responder has answered (TCP handshake
 // or any reply).

@@ -114,7 +114,7 @@ func AppendRecord(d *ecs.Doc, f *Flow) {
 		appendFlags(d, "outflow.tcp.source_flags", f.Flags[0])
 		appendFlags(d, "outflow.tcp.destination_flags", f.Flags[1])
 	}
-	if t := &f.Tunnel; t.Type != decode.TunnelNone {
+	if t := f.tunnel; t != nil {
 		d.Str("outflow.tunnel.type", t.Type.String())
 		if t.HasID {
 			d.Uint("outflow.tunnel.id", uint64(t.ID))

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"encoding/binary"
 	"time"
 
 	"outflow/flows/decode"
@@ -85,8 +86,9 @@ type Table struct {
 	cfg     Config
 	obs     Observer
 	app     Inspector
-	index   map[Key]int32
+	idx     index
 	chunks  [][]Flow
+	tunnels tunnelSlab
 	free    []int32
 	lists   [numLists]lru
 	timeout [numLists]int64
@@ -99,7 +101,7 @@ type Table struct {
 // app (nil: no application-protocol inspection) on each flow's packets.
 func NewTable(cfg Config, app Inspector, obs Observer) *Table {
 	cfg.setDefaults()
-	t := &Table{cfg: cfg, obs: obs, app: app, index: make(map[Key]int32, min(cfg.MaxFlows, 1<<16))}
+	t := &Table{cfg: cfg, obs: obs, app: app, idx: newIndex(min(cfg.MaxFlows, 1<<15))}
 	for i := range t.lists {
 		t.lists[i] = lru{-1, -1}
 	}
@@ -113,7 +115,7 @@ func NewTable(cfg Config, app Inspector, obs Observer) *Table {
 // Stats returns the table's counters.
 func (t *Table) Stats() TableStats {
 	s := t.stats
-	s.Active = len(t.index)
+	s.Active = t.idx.n
 	return s
 }
 
@@ -218,13 +220,20 @@ func orderKey(k Key, s, d decode.Addr, sp, dp uint16, srcFirst bool) (Key, bool)
 }
 
 func cmpAddr(a, b *decode.Addr) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
+	// Two big-endian word compares order addresses as bytes would.
+	a0, b0 := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
+	if a0 != b0 {
+		if a0 < b0 {
+			return -1
 		}
+		return 1
+	}
+	a1, b1 := binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:])
+	switch {
+	case a1 < b1:
+		return -1
+	case a1 > b1:
+		return 1
 	}
 	return 0
 }
@@ -240,7 +249,8 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 		t.nextExp = t.now + int64(time.Second)
 	}
 	k, srcIsA := makeKey(h)
-	i, ok := t.index[k]
+	hash := t.idx.hash(&k)
+	i, ok := t.lookup(&k, hash)
 	var f *Flow
 	if ok {
 		f = t.flow(i)
@@ -252,7 +262,7 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 		}
 	}
 	if !ok {
-		i, f = t.create(k, h, srcIsA, ts, iface)
+		i, f = t.create(k, hash, h, srcIsA, ts, iface)
 	} else if f.recorded {
 		// Trailing ACKs and retransmissions after a close: the record is
 		// out; the entry only keeps them from starting a bogus flow.
@@ -266,9 +276,15 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 		t.emit(f, EndActive)
 		f.restart(ts)
 	}
-	burst := f.Packets[0]+f.Packets[1] > 0 && ts-f.Last >= int64(t.cfg.BurstGap)
-	if burst {
-		f.CheckinTime, f.CheckinBytes = f.burstStart, f.TotalBytes()-f.burstBase
+	if f.Packets[0]+f.Packets[1] > 0 && ts-f.Last >= int64(t.cfg.BurstGap) {
+		// Activity after a silence: the burst before it is a completed
+		// check-in (CheckinTime/CheckinBytes), reported before this
+		// packet opens the next one.
+		if t.obs != nil {
+			t.obs.FlowEvent(EventBurst, f)
+			f.Reported = f.Bytes
+		}
+		f.lastBurst = ts
 		f.burstStart, f.burstBase = ts, f.TotalBytes()
 	}
 	f.Packets[dir] += uint64(h.Packets)
@@ -311,16 +327,10 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 		t.finish(f, f.Reason)
 		return
 	}
-	if t.obs != nil {
-		if burst {
-			t.obs.FlowEvent(EventBurst, f)
-			f.lastBurst = ts
-			f.Reported = f.Bytes
-		} else if ts-f.lastBurst >= int64(t.cfg.UpdateInterval) && f.Bytes != f.Reported {
-			t.obs.FlowEvent(EventUpdate, f)
-			f.lastBurst = ts
-			f.Reported = f.Bytes
-		}
+	if t.obs != nil && ts-f.lastBurst >= int64(t.cfg.UpdateInterval) && f.Bytes != f.Reported {
+		t.obs.FlowEvent(EventUpdate, f)
+		f.lastBurst = ts
+		f.Reported = f.Bytes
 	}
 }
 
@@ -348,8 +358,8 @@ func isServicePort(p uint16) bool {
 	return false
 }
 
-func (t *Table) create(k Key, h *decode.Headers, srcIsA bool, ts int64, iface int) (int32, *Flow) {
-	if len(t.index) >= t.cfg.MaxFlows {
+func (t *Table) create(k Key, hash uint32, h *decode.Headers, srcIsA bool, ts int64, iface int) (int32, *Flow) {
+	if t.idx.n >= t.cfg.MaxFlows {
 		t.evict()
 	}
 	// Who started it: the SYN sender; the receiver of a SYN+ACK; for TCP
@@ -371,6 +381,7 @@ func (t *Table) create(k Key, h *decode.Headers, srcIsA bool, ts int64, iface in
 	f := t.flow(i)
 	*f = Flow{
 		Key:        k,
+		hash:       hash,
 		swapped:    srcIsA != srcInit,
 		Proto:      h.Proto,
 		IPv6:       h.IPv6,
@@ -380,17 +391,20 @@ func (t *Table) create(k Key, h *decode.Headers, srcIsA bool, ts int64, iface in
 		Last:       ts,
 		lastBurst:  ts,
 		burstStart: ts,
-		Tunnel:     h.Tunnel,
 		ICMPType:   h.ICMPType,
 		ICMPCode:   h.ICMPCode,
 		Interface:  int32(iface),
 		prev:       -1,
 		next:       -1,
 	}
-	t.index[k] = i
+	if h.Tunnel.Type != decode.TunnelNone {
+		f.tunnel = t.tunnels.get()
+		*f.tunnel = h.Tunnel
+	}
+	t.insert(hash, i)
 	t.pushBack(i, f, listEmbryonic)
 	t.stats.Created++
-	if n := len(t.index); n > t.stats.MaxActive {
+	if n := t.idx.n; n > t.stats.MaxActive {
 		t.stats.MaxActive = n
 	}
 	if t.app != nil {
@@ -465,7 +479,6 @@ func (t *Table) finish(f *Flow, reason EndReason) {
 	if f.App != nil {
 		t.app.End(f.App, t.now)
 	}
-	f.CheckinTime, f.CheckinBytes = f.burstStart, f.TotalBytes()-f.burstBase
 	t.emit(f, reason)
 	if f.App != nil {
 		t.app.Release(f.App)
@@ -478,7 +491,11 @@ func (t *Table) finish(f *Flow, reason EndReason) {
 func (t *Table) end(i int32, f *Flow, reason EndReason) {
 	t.finish(f, reason)
 	t.unlink(i, f)
-	delete(t.index, f.Key)
+	t.remove(f.hash, i)
+	if f.tunnel != nil {
+		t.tunnels.put(f.tunnel)
+		f.tunnel = nil
+	}
 	t.free = append(t.free, i)
 }
 
@@ -540,3 +557,27 @@ func (os Observers) FlowEvent(ev Event, f *Flow) {
 		o.FlowEvent(ev, f)
 	}
 }
+
+// tunnelSlab stores the tunnel descriptions of encapsulated flows in chunks
+// (stable addresses) with a free list, so most flows, which have none, do
+// not pay for one.
+type tunnelSlab struct {
+	chunks [][]decode.Tunnel
+	free   []*decode.Tunnel
+}
+
+func (s *tunnelSlab) get() *decode.Tunnel {
+	if n := len(s.free); n > 0 {
+		t := s.free[n-1]
+		s.free = s.free[:n-1]
+		return t
+	}
+	if len(s.chunks) == 0 || len(s.chunks[len(s.chunks)-1]) == cap(s.chunks[len(s.chunks)-1]) {
+		s.chunks = append(s.chunks, make([]decode.Tunnel, 0, 1024))
+	}
+	c := &s.chunks[len(s.chunks)-1]
+	*c = (*c)[:len(*c)+1]
+	return &(*c)[len(*c)-1]
+}
+
+func (s *tunnelSlab) put(t *decode.Tunnel) { s.free = append(s.free, t) }

@@ -122,8 +122,8 @@ func ParseClientHello(body []byte, dtls bool) (ClientHello, error) {
 	var h ClientHello
 	r := reader{b: body}
 	h.Version = uint16(r.u16())
-	r.bytes(32)            // random
-	r.bytes(r.u8())        // legacy_session_id
+	r.bytes(32)     // random
+	r.bytes(r.u8()) // legacy_session_id
 	if dtls {
 		r.bytes(r.u8()) // cookie
 	}

@@ -20,13 +20,13 @@ import (
 )
 
 const (
-	maxHello      = 16 << 10          // handshake message bytes gathered per direction
-	maxRecord     = 16384 + 2048      // TLSCiphertext limit (RFC 5246 6.2.3)
-	maxStreamScan = 64 << 10          // bytes a direction may take to show its hello
-	maxHSLen      = 1 << 17           // plausible hello length for Probe
-	recHdrLen     = 5                 // type, version, length
-	dtlsHdrLen    = 13                // type, version, epoch, sequence, length
-	dtlsHSHdrLen  = 12                // type, length, message_seq, fragment offset and length
+	maxHello      = 16 << 10     // handshake message bytes gathered per direction
+	maxRecord     = 16384 + 2048 // TLSCiphertext limit (RFC 5246 6.2.3)
+	maxStreamScan = 64 << 10     // bytes a direction may take to show its hello
+	maxHSLen      = 1 << 17      // plausible hello length for Probe
+	recHdrLen     = 5            // type, version, length
+	dtlsHdrLen    = 13           // type, version, epoch, sequence, length
+	dtlsHSHdrLen  = 12           // type, length, message_seq, fragment offset and length
 	hsClientHello = 1
 	hsServerHello = 2
 	hsHelloVerify = 3
@@ -172,6 +172,8 @@ type session struct {
 	server ServerHello
 	haveCH bool
 	haveSH bool
+	// retried records a HelloRetryRequest before the ServerHello.
+	retried bool
 	// Strings derived from the hellos, computed once.
 	ja3, ja3Hash, ja4, ja3s, ja3sHash string
 	stopped                           bool
@@ -304,6 +306,7 @@ func (s *session) hello(ctx *l7.Context, st *dirState, t byte, body []byte, dtls
 			return
 		}
 		s.server = h
+		s.retried = s.retried || h.RetryRequest
 		s.ja3s, s.ja3sHash = h.JA3S()
 		// After a HelloRetryRequest the real ServerHello is still to come.
 		if !h.RetryRequest {
@@ -432,7 +435,7 @@ func (s *session) Fields(d *ecs.Doc) {
 	case s.haveCH && len(s.client.ALPN) > 0:
 		d.Str("tls.next_protocol", s.client.ALPN[0])
 	}
-	if s.server.RetryRequest {
+	if s.retried {
 		d.Bool("outflow.tls.hello_retry", true)
 	}
 }
