@@ -10,7 +10,7 @@ BENCH_FLOWS   ?= 50000
 BENCH_FILE    ?= testdata/bench/bench.pcap
 # The race detector needs cgo and a C compiler; without one, tests run plain.
 RACE      := $(shell command -v gcc >/dev/null 2>&1 && echo -race)
-PKGS      := ./... ./testdata/gen/...
+PKGS      := ./... ./testdata/gen/... ./testdata/benchcmp/...
 
 .PHONY: all build demo test vet fmt-check unit fuzz-brief fuzz cross bench bench-go bench-file e2e clean
 
