@@ -70,6 +70,7 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		dets = []detect.Detector{
 			detect.NewFileTransfer(detect.FileTransferConfig{}),
 			detect.NewEgressVolume(detect.EgressVolumeConfig{}),
+			detect.NewBeacon(detect.BeaconConfig{}, internal),
 		}
 		p.detect = detect.NewEngine(detect.EngineConfig{Detectors: dets, Sink: alerts, Internal: internal})
 		obs = append(obs, p.detect)

@@ -1,0 +1,195 @@
+package detect
+
+import (
+	"fmt"
+	"time"
+
+	"outflow/detect/beacon"
+	"outflow/flows"
+	"outflow/flows/decode"
+	"outflow/flows/ecs"
+)
+
+// BeaconRule is periodic C2 check-ins (T1071, with the sub-technique of the
+// protocol carrying them).
+var BeaconRule = &Rule{
+	Name:        "beacon",
+	Description: "An entity contacts one destination on a regular timer, as C2 implants call home.",
+	Technique:   Technique{"T1071", "Application Layer Protocol"},
+	Tactic:      "Command and Control",
+	TacticID:    "TA0011",
+}
+
+// StrobeRule is very high-rate repeated connections: not a sleeping implant,
+// but worth a look (interactive C2, scanners, retry storms).
+var StrobeRule = &Rule{
+	Name:        "strobe",
+	Description: "An entity opens connections to one destination many times a second.",
+	Technique:   Technique{"T1071", "Application Layer Protocol"},
+	Tactic:      "Command and Control",
+	TacticID:    "TA0011",
+}
+
+var beaconSubTechnique = map[string]Technique{
+	"http": {"T1071.001", "Application Layer Protocol: Web Protocols"},
+	"tls":  {"T1071.001", "Application Layer Protocol: Web Protocols"},
+	"ftp":  {"T1071.002", "Application Layer Protocol: File Transfer Protocols"},
+	"tftp": {"T1071.002", "Application Layer Protocol: File Transfer Protocols"},
+	"smb":  {"T1071.002", "Application Layer Protocol: File Transfer Protocols"},
+	"dns":  {"T1071.004", "Application Layer Protocol: DNS"},
+}
+
+// BeaconConfig tunes the beacon detector.
+type BeaconConfig struct {
+	Tracker beacon.Config
+	// Resolvers are DNS servers whose port-53 traffic is infrastructure
+	// polling, not C2. DNS to internal addresses is always treated so.
+	Resolvers Networks
+	// KeepNTP turns off the default suppression of NTP (port 123).
+	KeepNTP bool
+	// PrevalenceEntities: when this many entities beacon to the same
+	// destination, it is likely shared infrastructure and severity drops
+	// (default 5).
+	PrevalenceEntities int
+}
+
+// Beacon finds periodic check-ins: new flows, and bursts of activity after
+// a silence inside long-lived connections, grouped per entity and
+// destination (by address and port, and also by name so a C2 behind
+// rotating CDN addresses stays one series).
+type Beacon struct {
+	cfg        BeaconConfig
+	internal   Networks
+	tr         *beacon.Tracker
+	prevalence map[string]map[Entity]struct{}
+}
+
+// NewBeacon builds the detector; internal is the internal networks.
+func NewBeacon(cfg BeaconConfig, internal Networks) *Beacon {
+	if cfg.PrevalenceEntities <= 0 {
+		cfg.PrevalenceEntities = 5
+	}
+	return &Beacon{cfg: cfg, internal: internal, tr: beacon.NewTracker(cfg.Tracker), prevalence: map[string]map[Entity]struct{}{}}
+}
+
+func (d *Beacon) Name() string { return BeaconRule.Name }
+
+// Stats exposes the tracker's counters.
+func (d *Beacon) Stats() beacon.Stats { return d.tr.Stats() }
+
+func (d *Beacon) infrastructure(f *Flow) bool {
+	switch {
+	case f.Protocol == "ntp" || (f.Proto == decode.ProtoUDP && f.DstPort == 123):
+		return !d.cfg.KeepNTP
+	case f.Protocol == "dns" || f.DstPort == 53:
+		return f.DstInternal || d.cfg.Resolvers.Contains(f.Dst)
+	case f.Protocol == "dhcp":
+		return true
+	}
+	return false
+}
+
+// Observe takes completed check-ins: the burst before a silence
+// (EventBurst) and a flow's last burst (EventEnd).
+func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
+	if ev != flows.EventBurst && !(ev == flows.EventEnd && f.Reason != flows.EndActive) {
+		return
+	}
+	if f.Proto != decode.ProtoTCP && f.Proto != decode.ProtoUDP {
+		return
+	}
+	if d.infrastructure(f) {
+		return
+	}
+	t, size := f.CheckinTime(), f.CheckinBytes()
+	entity := f.Entity.String()
+	dest := f.Dst.String()
+	d.add(beacon.Key{Entity: entity, Dest: dest, Port: f.DstPort, Transport: f.Proto}, t, size, f, sink)
+	if f.Domain != "" {
+		d.add(beacon.Key{Entity: entity, Dest: f.Domain, Port: f.DstPort, Transport: f.Proto}, t, size, f, sink)
+	}
+}
+
+func (d *Beacon) add(k beacon.Key, t int64, size uint64, f *Flow, sink Sink) {
+	v, ok := d.tr.Add(k, t, size)
+	if !ok {
+		return
+	}
+	dest := f.Dst.String()
+	if f.Domain != "" {
+		dest = f.Domain // one alert whether the address or the name series fires
+	}
+	if v.Strobe {
+		a := &Alert{Rule: StrobeRule, Severity: 1, Risk: 20, Dest: dest}
+		a.FromFlow(f)
+		a.Message = fmt.Sprintf("%s connects to %s:%d about every %s (%d times): a strobe, not a sleeping beacon",
+			f.Entity, dest, f.DstPort, v.Period.Round(time.Millisecond), v.Count)
+		a.Evidence = beaconEvidence(v, "outflow.strobe")
+		sink.Raise(a)
+		return
+	}
+	seen := d.prevalence[dest]
+	if seen == nil {
+		if len(d.prevalence) >= 100_000 {
+			clear(d.prevalence) // bounded; prevalence is only a severity hint
+		}
+		seen = map[Entity]struct{}{}
+		d.prevalence[dest] = seen
+	}
+	if len(seen) < 1000 {
+		seen[f.Entity] = struct{}{}
+	}
+	sev, risk := 3, 50+40*v.Score
+	if !f.DstInternal {
+		risk += 5
+	} else {
+		sev = 2
+	}
+	if len(seen) >= d.cfg.PrevalenceEntities {
+		sev, risk = 1, risk/2
+	}
+	a := &Alert{Rule: BeaconRule, Severity: sev, Risk: min(risk, 100), Dest: dest, Update: v.Update}
+	a.FromFlow(f)
+	a.Time = max(f.Time, v.Last)
+	if sub, ok := beaconSubTechnique[f.Protocol]; ok {
+		a.Techniques = []Technique{sub}
+	}
+	a.Message = fmt.Sprintf("%s beacons to %s:%d every %s (jitter %.0f%%, %d check-ins, score %.2f)",
+		f.Entity, dest, f.DstPort, v.Period.Round(time.Second/10), 100*jitterRatio(v), v.Count, v.Score)
+	prevalence := len(seen)
+	evidence := beaconEvidence(v, "outflow.beacon")
+	a.Evidence = func(doc *ecs.Doc) {
+		evidence(doc)
+		doc.Int("outflow.beacon.prevalence", int64(prevalence))
+	}
+	sink.Raise(a)
+}
+
+func jitterRatio(v beacon.Verdict) float64 {
+	if v.Period <= 0 {
+		return 0
+	}
+	return float64(v.Jitter) / float64(v.Period)
+}
+
+func beaconEvidence(v beacon.Verdict, prefix string) func(*ecs.Doc) {
+	return func(doc *ecs.Doc) {
+		doc.Float(prefix+".score", v.Score, 3)
+		doc.Float(prefix+".components.interval", v.Interval, 3)
+		doc.Float(prefix+".components.size", v.Size, 3)
+		doc.Float(prefix+".components.periodicity", v.Periodicity, 3)
+		doc.Float(prefix+".components.coverage", v.Coverage, 3)
+		doc.Float(prefix+".period_seconds", v.Period.Seconds(), 3)
+		doc.Float(prefix+".jitter_seconds", v.Jitter.Seconds(), 3)
+		doc.Float(prefix+".jitter_ratio", jitterRatio(v), 3)
+		doc.Int(prefix+".count", int64(v.Count))
+		doc.Time(prefix+".first", v.First)
+		doc.Time(prefix+".last", v.Last)
+		doc.Str(prefix+".series", v.Key.Dest)
+	}
+}
+
+// Tick expires idle series.
+func (d *Beacon) Tick(now int64, _ Sink) { d.tr.Expire(now) }
+
+func (d *Beacon) Flush(int64, Sink) {}
