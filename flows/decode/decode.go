@@ -123,10 +123,11 @@ type Decoder struct {
 	last     Kind
 
 	// Per-call state.
-	kind   Kind   // failure kind of the decode in progress
-	depth  int    // encapsulation layers entered so far
-	ipSeen uint32 // IP headers accepted so far; tells a real tunnel from a lookalike
-	now    int64
+	kind    Kind   // failure kind of the decode in progress
+	snapped bool   // the snap length cut this frame
+	depth   int    // encapsulation layers entered so far
+	ipSeen  uint32 // IP headers accepted so far; tells a real tunnel from a lookalike
+	now     int64
 
 	frag fragTable
 	// out holds completed datagrams; one per nesting level, since a
@@ -173,7 +174,8 @@ func (d *Decoder) Expire(now int64) {
 func (d *Decoder) Decode(p *capture.Packet, h *Headers) Result {
 	*h = Headers{Packets: 1}
 	d.stats.Frames++
-	if p.OrigLen > len(p.Data) {
+	d.snapped = p.OrigLen > len(p.Data)
+	if d.snapped {
 		d.stats.Snapped++
 	}
 	d.kind = KindNone

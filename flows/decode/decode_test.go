@@ -18,6 +18,7 @@ type dcase struct {
 	name   string
 	link   capture.LinkType
 	frame  []byte
+	orig   int // length on the wire when the snap length cut frame
 	res    Result
 	kind   Kind    // for Failed
 	want   Headers // for OK; Payload compared by content
@@ -139,6 +140,29 @@ func decodeCases(tb testing.TB) []dcase {
 	ok("ipv4-ah-tcp", eth, build(tb, cat(layerList{e4, ip4L(in4a, in4b, layers.IPProtocolAH), raw(ah(ProtoTCP)...)}, tcp4()[1:])...),
 		with(w4, func(h *Headers) { h.IPBytes = 69 }))
 	noX()
+	udpShort := build(tb, e4, ip4L(in4a, in4b, layers.IPProtocolUDP), udpL(5353, 53), pay("query+trailer"))
+	udpShort[14+20+5] = 13 // UDP length covers "query" only
+	ok("udp-length-inside-ip", eth, udpShort,
+		Headers{Src: addr(in4a), Dst: addr(in4b), Proto: ProtoUDP, SrcPort: 5353, DstPort: 53, IPBytes: 41, Packets: 1, Payload: []byte("query"), PayloadLen: 5})
+	noX()
+	udpZero := build(tb, e6, ip6L(in6a, in6b, layers.IPProtocolUDP), udpL(5353, 53), pay("query"))
+	udpZero[14+40+4], udpZero[14+40+5] = 0, 0 // as in jumbograms
+	ok("udp-length-zero", eth, udpZero,
+		Headers{Src: addr(in6a), Dst: addr(in6b), IPv6: true, Proto: ProtoUDP, SrcPort: 5353, DstPort: 53, IPBytes: 53, Packets: 1, Payload: []byte("query"), PayloadLen: 5})
+	v6zero := build(tb, tcp6()...)
+	v6zero[4], v6zero[5] = 0, 0
+	ok("ipv6-zero-payload-length", capture.LinkRaw, v6zero, w6)
+	noX()
+	ok("sll-transparent-ethernet", capture.LinkLinuxSLL, build(tb, cat(layerList{sll(0x6558), e4}, tcp4())...), w4)
+	noX()
+	full4 := build(tb, cat(layerList{e4}, tcp4())...)
+	cs = append(cs, dcase{name: "ipv4-snapped", link: eth, frame: full4[:14+42], orig: len(full4), res: OK,
+		want: with(wantTCP4(), func(h *Headers) { h.Payload = []byte("he") })})
+	failed("ipv4-longer-than-frame", eth, full4[:14+42], KindTruncatedIP)
+	full6 := build(tb, cat(layerList{e6}, tcp6())...)
+	cs = append(cs, dcase{name: "ipv6-snapped", link: eth, frame: full6[:14+60], orig: len(full6), res: OK,
+		want: with(wantTCP6(), func(h *Headers) { h.Payload = []byte{} })})
+	failed("ipv6-longer-than-frame", eth, full6[:14+60], KindTruncatedIP)
 	failed("tcp-bad-offset", eth, func() []byte {
 		f := build(tb, cat(layerList{e4}, tcp4())...)
 		f[14+20+12] = 3 << 4
@@ -377,7 +401,7 @@ func TestDecode(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := New(Config{})
 			var h Headers
-			p := &capture.Packet{Data: c.frame, OrigLen: len(c.frame), LinkType: c.link, Timestamp: 1}
+			p := &capture.Packet{Data: c.frame, OrigLen: max(len(c.frame), c.orig), LinkType: c.link, Timestamp: 1}
 			r := d.Decode(p, &h)
 			if r != c.res {
 				t.Fatalf("result %v (%v), want %v (%v)", r, d.LastFailure(), c.res, c.kind)
@@ -538,11 +562,11 @@ func TestTruncation(t *testing.T) {
 		}
 		d := New(Config{})
 		var full, h Headers
-		if d.Decode(&capture.Packet{Data: c.frame, OrigLen: len(c.frame), LinkType: c.link}, &full) != OK {
+		if d.Decode(&capture.Packet{Data: c.frame, OrigLen: max(len(c.frame), c.orig), LinkType: c.link}, &full) != OK {
 			t.Fatalf("%s: full frame does not decode", c.name)
 		}
 		for n := 0; n < len(c.frame); n++ {
-			for _, orig := range []int{len(c.frame), n} {
+			for _, orig := range []int{max(len(c.frame), c.orig), n} {
 				frame := append([]byte(nil), c.frame[:n]...)
 				r := d.Decode(&capture.Packet{Data: frame, OrigLen: orig, LinkType: c.link}, &h)
 				switch r {
@@ -553,7 +577,7 @@ func TestTruncation(t *testing.T) {
 						t.Errorf("%s[:%d]: ports %d>%d, full %d>%d", c.name, n, h.SrcPort, h.DstPort, full.SrcPort, full.DstPort)
 					}
 					if h.Tunnel.Type == TunnelNone && full.Tunnel.Type == TunnelNone && h.IPBytes != full.IPBytes &&
-						c.name != "ipv4-tso-zero-length" { // its length comes from the capture
+						c.name != "ipv4-tso-zero-length" && c.name != "ipv6-zero-payload-length" { // length from the capture
 						t.Errorf("%s[:%d]: IPBytes %d, full %d", c.name, n, h.IPBytes, full.IPBytes)
 					}
 				case NonIP, Failed:

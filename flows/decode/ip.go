@@ -2,7 +2,7 @@ package decode
 
 // Throughout, b holds the captured bytes of a layer, already cut to the
 // length its headers declare, and dlen is that declared length; dlen >
-// len(b) only when the capture stopped early (snap length).
+// len(b) only when the snap length cut the frame.
 
 const (
 	protoIPIP    = 4
@@ -57,7 +57,9 @@ func (d *Decoder) ip4(b []byte, h *Headers) Result {
 	if tot < ihl {
 		return d.fail(KindBadIPv4Header)
 	}
-	if ihl > len(b) {
+	if ihl > len(b) || tot > len(b) && !d.snapped {
+		// Only the snap length may cut a packet; otherwise the header
+		// claims bytes that were never sent and would inflate the flow.
 		return d.fail(KindTruncatedIP)
 	}
 	if tot < len(b) {
@@ -109,6 +111,8 @@ func (d *Decoder) ip6(b []byte, h *Headers) Result {
 	}
 	if tot := 40 + plen; tot < len(b) {
 		b = b[:tot]
+	} else if tot > len(b) && !d.snapped {
+		return d.fail(KindTruncatedIP)
 	}
 	d.ipSeen++
 	if d.depth > 0 {
