@@ -49,10 +49,10 @@ func init() {
 	add(classOther, 0, false, "USER", "AUTH", "FEAT", "SYST", "PASV", "EPSV", "PORT", "EPRT", "TYPE", "PWD", "XPWD",
 		"SIZE", "MDTM", "OPTS", "PBSZ", "PROT", "CDUP", "XCUP", "REST", "ABOR", "ALLO", "STRU", "MODE", "LPRT",
 		"LPSV", "CLNT", "HOST", "ACCT", "REIN", "CCC", "MLST", "LANG", "ADAT", "MIC", "CONF", "ENC", "SMNT", "XCRC",
-		"XMD5", "XSHA", "XSHA1", "HASH", "MFMT", "MFCT", "AVBL", "CSID", "DSIZ")
+		"XMD5", "XSHA", "HASH", "MFMT", "MFCT", "AVBL", "CSID", "DSIZ")
 	add(classAmbiguous, 0, false, "PASS", "QUIT", "NOOP", "HELP", "STAT")
 	add(classAmbiguous, l7.TransferDownload, true, "RETR", "LIST")
-	add(classForeign, 0, false, "EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "VRFY", "EXPN", "STARTTLS", "STLS",
+	add(classForeign, 0, false, "EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "VRFY", "EXPN", "STLS",
 		"CAPA", "APOP", "UIDL", "TOP", "LHLO", "BDAT", "ETRN", "TURN")
 	add(classFile, l7.TransferUpload, true, "STOR", "APPE", "STOU")
 	add(classFile, l7.TransferDownload, true, "NLST", "MLSD")
@@ -86,14 +86,12 @@ func trimCR(b []byte) []byte {
 	return b
 }
 
-// trimTelnet drops leading Telnet commands (IAC IP IAC DM before ABOR) and
-// other bytes that cannot start a command.
+// trimTelnet drops leading Telnet commands (IAC IP IAC DM before ABOR).
 func trimTelnet(b []byte) []byte {
-	i := 0
-	for i < len(b) && (b[i] >= 0x80 || b[i] < 0x20) {
-		i++
+	for len(b) >= 2 && b[0] == 0xff && b[1] >= 0xf0 {
+		b = b[2:]
 	}
-	return b[i:]
+	return b
 }
 
 func trimSpace(b []byte) []byte {
@@ -132,9 +130,9 @@ func splitCommand(line []byte) (v verb, arg []byte, ok bool) {
 	return v, arg, true
 }
 
-// reply parses "ddd text", "ddd-text" or "ddd" and returns the code, the
+// parseReply parses "ddd text", "ddd-text" or "ddd" and returns the code, the
 // separator (' ' for a final line, '-' for the first of several) and text.
-func reply(line []byte) (code int, sep byte, text []byte, ok bool) {
+func parseReply(line []byte) (code int, sep byte, text []byte, ok bool) {
 	if len(line) < 3 || line[0] < '1' || line[0] > '6' || !isDigit(line[1]) || !isDigit(line[2]) {
 		return 0, 0, nil, false
 	}
