@@ -58,7 +58,7 @@ func flatten(prefix string, m map[string]any, out map[string]any) {
 	}
 }
 
-func c(s string) msg { return msg{l7.FromClient, s} }
+func c(s string) msg  { return msg{l7.FromClient, s} }
 func sv(s string) msg { return msg{l7.FromServer, s} }
 
 func TestProbe(t *testing.T) {
