@@ -37,6 +37,9 @@ var DefaultStandardPorts = map[string][]uint16{
 	"ftp": {21}, "ftp-data": {20}, "tftp": {69}, "smb": {445, 139}, "nfs": {2049}, "mountd": {}, "rsync": {873},
 }
 
+// listingOps list directories rather than move files.
+var listingOps = map[string]bool{"LIST": true, "NLST": true, "MLSD": true, "MLST": true, "READDIR": true, "READDIRPLUS": true}
+
 // fileProtocols are the protocols this detector looks at.
 var fileProtocols = map[string]bool{"ftp": true, "ftp-data": true, "tftp": true, "smb": true, "nfs": true, "rsync": true}
 
@@ -68,21 +71,37 @@ func (d *FileTransfer) Observe(ev flows.Event, f *Flow, sink Sink) {
 		return
 	}
 	s := f.Summary()
-	moved := s.Uploaded + s.Downloaded
+	// File data is what file operations moved; directory listings are not
+	// files. Protocols that report no operations count all their data.
+	var moved, up, down uint64
 	var names []string
 	dir := l7.TransferUnknown
 	for _, op := range s.Files {
+		if listingOps[op.Op] {
+			continue
+		}
 		if op.Name != "" && len(names) < 8 {
 			names = append(names, op.Name)
 		}
-		if op.Dir == l7.TransferUpload || (dir == l7.TransferUnknown && op.Dir != l7.TransferUnknown) {
-			dir = op.Dir
+		moved += op.Bytes
+		switch op.Dir {
+		case l7.TransferUpload:
+			up += op.Bytes
+			dir = l7.TransferUpload
+		case l7.TransferDownload:
+			down += op.Bytes
+			if dir == l7.TransferUnknown {
+				dir = l7.TransferDownload
+			}
 		}
 	}
-	if s.Uploaded > 0 {
-		dir = l7.TransferUpload
-	} else if s.Downloaded > 0 && dir == l7.TransferUnknown {
-		dir = l7.TransferDownload
+	if len(s.Files) == 0 {
+		moved, up, down = s.Uploaded+s.Downloaded, s.Uploaded, s.Downloaded
+		if up > 0 {
+			dir = l7.TransferUpload
+		} else if down > 0 {
+			dir = l7.TransferDownload
+		}
 	}
 	if moved == 0 || moved < d.cfg.MinBytes {
 		return
@@ -138,8 +157,8 @@ func (d *FileTransfer) Observe(ev flows.Event, f *Flow, sink Sink) {
 	a.Evidence = func(doc *ecs.Doc) {
 		doc.Str("outflow.file_transfer.direction", dir.String())
 		doc.Uint("outflow.file_transfer.bytes", moved)
-		doc.Uint("outflow.file_transfer.uploaded_bytes", s.Uploaded)
-		doc.Uint("outflow.file_transfer.downloaded_bytes", s.Downloaded)
+		doc.Uint("outflow.file_transfer.uploaded_bytes", up)
+		doc.Uint("outflow.file_transfer.downloaded_bytes", down)
 		doc.Strs("outflow.file_transfer.files", names)
 		doc.Bool("outflow.file_transfer.standard_port", standard)
 		doc.Str("outflow.file_transfer.user", user)

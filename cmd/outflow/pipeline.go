@@ -22,9 +22,6 @@ type tableFlags struct {
 	idle, tcpIdle time.Duration
 	active        time.Duration
 	noL7          bool
-	noDetect      bool
-	internal      []string
-	dedupWindow   time.Duration
 	logLevel      string
 }
 
@@ -34,9 +31,6 @@ func (tf *tableFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&tf.tcpIdle, "tcp-idle-timeout", 5*time.Minute, "end established TCP flows after this much silence")
 	fs.DurationVar(&tf.active, "active-timeout", 30*time.Minute, "write a record for long-lived flows at least this often")
 	fs.BoolVar(&tf.noL7, "no-l7", false, "turn application-protocol identification off")
-	fs.BoolVar(&tf.noDetect, "no-detect", false, "turn the detectors off (flow records only)")
-	fs.StringSliceVar(&tf.internal, "internal", nil, "internal networks, comma-separated CIDRs (default RFC 1918, RFC 6598, loopback, link-local, IPv6 ULA)")
-	fs.DurationVar(&tf.dedupWindow, "dedup-window", time.Hour, "write one alert per rule, entity and destination within this window")
 	fs.StringVar(&tf.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 }
 

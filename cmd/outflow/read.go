@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"outflow/capture"
-	"outflow/detect"
 	"outflow/flows"
 	"outflow/flows/decode"
 	"outflow/flows/ecs"
@@ -26,6 +25,8 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var tf tableFlags
 	tf.register(fs)
+	var df detectFlags
+	df.register(fs)
 	writeFlows := fs.Bool("flows", false, "write one record per flow as well as the alerts")
 	output := fs.StringP("output", "o", "", "write records to `FILE` instead of standard output")
 	if err := fs.Parse(args); err != nil {
@@ -55,25 +56,17 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	p := &pipeline{dec: decode.New(decode.Config{}), out: out, ifaces: &ifaceNames{}, start: time.Now()}
 	var obs flows.Observers
-	if *writeFlows {
-		obs = append(obs, flows.NewRecordWriter(out, p.ifaces))
+	det, err := buildDetection(&df, out, nil, log)
+	if err != nil {
+		return err
 	}
-	alerts := detect.NewAlerts(out, tf.dedupWindow)
-	var dets []detect.Detector
-	if !tf.noDetect {
-		internal := detect.MustNetworks(detect.DefaultInternal)
-		if len(tf.internal) > 0 {
-			if internal, err = detect.ParseNetworks(tf.internal); err != nil {
-				return fmt.Errorf("%w: --internal: %v", errUsage, err)
-			}
-		}
-		dets = []detect.Detector{
-			detect.NewFileTransfer(detect.FileTransferConfig{}),
-			detect.NewEgressVolume(detect.EgressVolumeConfig{}),
-			detect.NewBeacon(detect.BeaconConfig{}, internal),
-		}
-		p.detect = detect.NewEngine(detect.EngineConfig{Detectors: dets, Sink: alerts, Internal: internal})
-		obs = append(obs, p.detect)
+	defer det.close()
+	if *writeFlows {
+		obs = append(obs, flows.NewRecordWriter(out, append([]flows.Enricher{p.ifaces}, det.flowEnrich...)...))
+	}
+	if det.engine != nil {
+		p.detect = det.engine
+		obs = append(obs, det.engine)
 	}
 	var insp flows.Inspector
 	if !tf.noL7 {
@@ -109,7 +102,7 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if interrupted || ctx.Err() != nil {
 		msg = "read interrupted; open flows flushed"
 	}
-	p.summary(log, msg, "files", len(files), "unreadable_files", unreadable, "records", out.Count(), "alerts", alerts.Written, "alerts_deduplicated", alerts.Deduped)
+	p.summary(log, msg, append([]any{"files", len(files), "unreadable_files", unreadable, "records", out.Count()}, det.summaryArgs()...)...)
 	if ferr != nil {
 		return ferr
 	}

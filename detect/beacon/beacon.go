@@ -338,7 +338,8 @@ func (t *Tracker) Add(k Key, ts int64, bytes uint64) (Verdict, bool) {
 		v.Strobe = true
 		return v, true
 	}
-	if s.flags&flagStrobe != 0 || r.score < t.cfg.Threshold || r.period < minP || r.period > maxP {
+	if s.flags&flagStrobe != 0 || !r.significant || r.score < t.cfg.Threshold ||
+		r.period < minP || r.period > maxP {
 		return Verdict{}, false
 	}
 	switch {

@@ -3,6 +3,7 @@ package beacon
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -67,10 +68,12 @@ func ritaAlerts(t trace, threshold float64) bool {
 	return RITATimestampScore(t.conns) >= threshold
 }
 
+var evalCfg = Config{}
+
 func evaluate(seed uint64) evalReport {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	rep := evalReport{cells: map[cellKey]*cellResult{}}
-	thr := DefaultThreshold
+	thr := NewTracker(evalCfg).Config().Threshold
 	id := 0
 	key := func(port uint16, transport uint8) Key {
 		id++
@@ -83,7 +86,7 @@ func evaluate(seed uint64) evalReport {
 					ck := cellKey{p, j, m, v}
 					res := &cellResult{}
 					rep.cells[ck] = res
-					tr := NewTracker(Config{})
+					tr := NewTracker(evalCfg)
 					transport := uint8(6)
 					if v == varUDP {
 						transport = 17
@@ -104,7 +107,7 @@ func evaluate(seed uint64) evalReport {
 			}
 		}
 	}
-	tr := NewTracker(Config{})
+	tr := NewTracker(evalCfg)
 	for _, mean := range poissonMeans {
 		fp, rfp := 0, 0
 		for i := 0; i < perCell; i++ {
@@ -136,7 +139,7 @@ func evaluate(seed uint64) evalReport {
 	// Health checks and scrapes are periodic by design: they alert unless
 	// the deployment suppresses them by destination.
 	suppress := func(k Key) bool { return k.Dest == "metrics.internal" }
-	plain, quiet := NewTracker(Config{}), NewTracker(Config{Suppress: suppress})
+	plain, quiet := NewTracker(evalCfg), NewTracker(Config{Threshold: evalCfg.Threshold, Suppress: suppress})
 	for i := 0; i < perCell; i++ {
 		period := time.Duration(10+r.IntN(21)) * time.Second
 		t := genHealth(r, period, benignMax)
@@ -208,6 +211,12 @@ func shortDur(d time.Duration) string {
 func TestEvaluation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("evaluation takes a few seconds")
+	}
+	if s := os.Getenv("THR"); s != "" {
+		fmt.Sscan(s, &evalCfg.Threshold)
+	}
+	if s := os.Getenv("ALPHA"); s != "" {
+		fmt.Sscan(s, &gateAlpha)
 	}
 	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {

@@ -33,6 +33,9 @@ const (
 	// sub-2% noise (network delay, clock granularity) means nothing, the
 	// same reason RITA ignores skew when Q3-Q1 < 10 s.
 	bowleyMinSpread = 0.02
+	// clearMultipleTol: an interval within this fraction of k periods
+	// (k >= 2) is unambiguously a run of k sleeps with beats missed.
+	clearMultipleTol = 0.1
 )
 
 // result of scoring one series.
@@ -41,14 +44,17 @@ type result struct {
 	score                                 float64
 	interval, size, periodicity, coverage float64
 	period, jitter, median                float64 // seconds
-	// exploration
-	n                           int
-	rRaw, skewRaw, rUnf, skewUnf float64
+	n                                     int     // intervals scored
+	significant                           bool
+	iv                                    []float64 // exploration
 }
 
 // scratch holds per-Tracker buffers so scoring allocates nothing.
 type scratch struct {
 	t, sz, iv, sorted, tmp, u []float64
+	// gate[b][n] is the number of the n intervals that must lie within
+	// gateBands[b] of their median for the series to be significant.
+	gate [len(gateBands)][]int
 }
 
 func newScratch(n int) scratch {
@@ -56,7 +62,70 @@ func newScratch(n int) scratch {
 	return scratch{
 		t: buf[0:0:n], sz: buf[n : n : 2*n], iv: buf[2*n : 2*n : 3*n],
 		sorted: buf[3*n : 3*n : 4*n], tmp: buf[4*n : 4*n : 5*n], u: buf[5*n : 5*n : 6*n],
+		gate: gateTable(n, gateAlpha),
 	}
+}
+
+// The significance gate. Five intervals can look regular by chance; thirty
+// rarely do. Rather than shrink the score by an arbitrary sample-size
+// penalty, a series must also pass a test against random (Poisson)
+// arrivals: count the intervals within a band of +-tol around their median
+// and require a count that random arrivals reach with probability at most
+// gateAlpha. For exponential intervals one interval falls in the band with
+// probability q = 2^-(1-tol) - 2^-(1+tol); the median itself always does,
+// so the count of the other n-1 is close to Binomial(n-1, q). Using the
+// median of the same data makes neighbours correlated, which gateInflate
+// (1.25 q) covers; TestGateCalibration checks the resulting rate against
+// simulated Poisson series. Three bands serve three jitter regimes: +-5%
+// lets a clockwork beacon alert at six check-ins, +-35% admits every
+// interval of 50% uniform jitter (sleep*(0.5..1) is +-33% around its
+// median) at the price of needing more check-ins. Missed beats and retries
+// fall outside the bands and only cost power, never false positives; bursty
+// and heavy-tailed traffic has less mass near its median than Poisson and
+// passes even less often.
+var gateBands = [...]float64{0.05, 0.15, 0.35}
+
+const gateInflate = 1.25
+
+// gateAlpha is the false-alarm probability per band and evaluation for
+// random arrivals.
+var gateAlpha = 3e-4
+
+func gateTable(ring int, alpha float64) [len(gateBands)][]int {
+	var g [len(gateBands)][]int
+	for b, tol := range gateBands {
+		q := gateInflate * (math.Exp2(-(1 - tol)) - math.Exp2(-(1 + tol)))
+		g[b] = make([]int, ring)
+		for n := range g[b] {
+			g[b][n] = n + 1 // unreachable
+			if n >= 2 {
+				if j := binomialTailIndex(n-1, q, alpha); j >= 0 {
+					g[b][n] = j + 1
+				}
+			}
+		}
+	}
+	return g
+}
+
+// binomialTailIndex returns the smallest j with P(Binomial(m, p) >= j) <=
+// alpha, or -1 if even P(X = m) exceeds alpha.
+func binomialTailIndex(m int, p, alpha float64) int {
+	lgm, _ := math.Lgamma(float64(m + 1))
+	lp, lq := math.Log(p), math.Log1p(-p)
+	tail := 0.0
+	for j := m; j >= 0; j-- {
+		lgj, _ := math.Lgamma(float64(j + 1))
+		lgr, _ := math.Lgamma(float64(m - j + 1))
+		tail += math.Exp(lgm - lgj - lgr + float64(j)*lp + float64(m-j)*lq)
+		if tail > alpha {
+			if j == m {
+				return -1
+			}
+			return j + 1
+		}
+	}
+	return 0
 }
 
 // score computes the components over the series' ring.
@@ -111,35 +180,28 @@ func (sc *scratch) score(s *series, minCheckins int) result {
 	}
 	span := sc.t[k-1] - sc.t[0]
 
-	r := result{ok: true}
+	r := result{ok: true, n: len(sc.iv)}
+	r.iv = append([]float64(nil), sc.iv...) // exploration
 	sc.sorted = append(sc.sorted[:0], sc.iv...)
 	slices.Sort(sc.sorted)
 	r.median = median(sc.sorted)
-	r.interval = robustScore(sc.sorted, sc.tmp)
-
-	r.n = len(sc.iv)
-	r.skewRaw, r.rRaw, _ = bowleyMAD(sc.sorted, sc.tmp)
-	if r.median > 0 {
-		r.rRaw /= r.median
-	}
 	r.period, r.periodicity = sc.fundamental(r.median)
-	{
-		u := sc.u[:0]
-		for _, d := range sc.iv {
-			k := math.Round(d / r.period)
-			if k >= 2 && k <= maxMultiple && math.Abs(d/k-r.period) <= 0.1*r.period {
-				d /= k
-			}
-			u = append(u, d)
-		}
-		slices.Sort(u)
-		var m float64
-		r.skewUnf, r.rUnf, m = bowleyMAD(u, sc.tmp)
-		if m > 0 {
-			r.rUnf /= m
-		}
-	}
+	r.significant = sc.significant(r.period)
 	r.jitter = sc.spread(r.period)
+
+	// Interval regularity on the intervals with clear missed beats
+	// unfolded: a 2x interval at low jitter would otherwise land on Q3 and
+	// make Bowley's skew read as maximal for a near-perfect beacon.
+	u := sc.u[:0]
+	for _, d := range sc.iv {
+		if k := math.Round(d / r.period); k >= 2 && k <= maxMultiple &&
+			math.Abs(d-k*r.period) <= clearMultipleTol*k*r.period {
+			d /= k
+		}
+		u = append(u, d)
+	}
+	slices.Sort(u)
+	r.interval = robustScore(u, sc.tmp)
 
 	sc.sorted = append(sc.sorted[:0], sc.sz...)
 	slices.Sort(sc.sorted)
@@ -161,33 +223,87 @@ func (sc *scratch) score(s *series, minCheckins int) result {
 	return r
 }
 
+// significant reports whether the intervals cluster around the period more
+// tightly than random arrivals would, at false-alarm level gateAlpha per
+// band and evaluation; see gateBands.
+func (sc *scratch) significant(period float64) bool {
+	n := len(sc.iv)
+	if n >= len(sc.gate[0]) || !(period > 0) {
+		return false
+	}
+	for b, tol := range gateBands {
+		c := 0
+		for _, d := range sc.iv {
+			if math.Abs(d-period) <= tol*period {
+				c++
+			}
+		}
+		if c >= sc.gate[b][n] {
+			return true
+		}
+	}
+	return false
+}
+
 // fundamental estimates the period as the fundamental that explains the
 // intervals as integer multiples (missed beats), and returns it with its
-// phase coherence. Candidates are the median interval and its half and third
-// (when more than half the beats are missed the median is itself a
+// phase coherence. Candidates are the median interval and its half and
+// third (when more than half the beats are missed the median is itself a
 // multiple); each is refined to the median of the intervals it explains,
-// divided by their multiple. The winner is the most coherent candidate; a
-// shorter candidate must beat a longer one clearly, because every
-// sub-multiple of a perfect period is as coherent as the period itself.
+// divided by their multiple. A candidate qualifies only if a quarter of the
+// intervals are single periods of it: with missed beats the fundamental
+// still shows up as itself, while a spurious sub-multiple does not. The
+// longest qualifying candidate that explains nearly as many intervals as
+// the best one wins, because every sub-multiple of the period explains at
+// least as much as the period itself.
 func (sc *scratch) fundamental(med float64) (period, coherence float64) {
 	if !(med > 0) {
 		return 0, 0
 	}
-	bestP, bestR := 0.0, -1.0
+	n := len(sc.iv)
+	var cand [3]float64
+	var expl [3]int
+	best := -1
 	for div := 1; div <= 3; div++ {
 		p := sc.refine(med / float64(div))
-		if !(p > 0) {
+		single, all := sc.explained(p)
+		if !(p > 0) || 4*single < n || single < 2 {
 			continue
 		}
-		r := phaseCoherence(sc.iv, p)
-		if bestR < 0 || r > bestR+0.1 {
-			bestP, bestR = p, r
+		cand[div-1], expl[div-1] = p, all
+		if best < 0 || all > expl[best] {
+			best = div - 1
 		}
 	}
-	if bestR < 0 {
-		return med, 0
+	if best < 0 {
+		return med, phaseCoherence(sc.iv, med)
 	}
-	return bestP, bestR
+	slack := max(1, n/10)
+	for i := range cand {
+		if cand[i] > 0 && expl[i] >= expl[best]-slack {
+			return cand[i], phaseCoherence(sc.iv, cand[i])
+		}
+	}
+	return cand[best], phaseCoherence(sc.iv, cand[best])
+}
+
+// explained counts the intervals that are one period p (single) and any
+// 1..maxMultiple periods (all), within harmonicTol after unfolding.
+func (sc *scratch) explained(p float64) (single, all int) {
+	if !(p > 0) {
+		return 0, 0
+	}
+	for _, d := range sc.iv {
+		k := math.Round(d / p)
+		if k < 1 || k > maxMultiple || math.Abs(d/k-p) > harmonicTol*p {
+			continue
+		}
+		all++
+		if k == 1 {
+			single++
+		}
+	}
+	return single, all
 }
 
 // refine iterates p <- median of the intervals explained by p, unfolded.

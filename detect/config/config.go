@@ -83,7 +83,8 @@ type Detectors struct {
 // TFTP, SMB, NFS, rsync and the like).
 type FileTransfer struct {
 	Enabled bool `yaml:"enabled"`
-	// MinBytes is the smallest transfer reported. Default 1024.
+	// MinBytes is the smallest transfer reported: file data moved by file
+	// operations (directory listings do not count). Default 1 (any file).
 	MinBytes Size `yaml:"min_bytes"`
 	// StandardPorts maps a protocol (lowercase name) to the ports it is
 	// expected on; the same protocol elsewhere is reported as running on a
@@ -266,7 +267,7 @@ func Default() *Config {
 		Detectors: Detectors{
 			FileTransfer: FileTransfer{
 				Enabled:  true,
-				MinBytes: 1024,
+				MinBytes: 1,
 				StandardPorts: map[string][]uint16{
 					"ftp": {21}, "tftp": {69}, "smb": {445, 139}, "nfs": {2049}, "rsync": {873},
 				},

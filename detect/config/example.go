@@ -24,7 +24,7 @@ detectors:
   # Uploads over file-transfer protocols.
   file_transfer:
     enabled: true
-    min_bytes: 1024                # smallest transfer reported
+    min_bytes: 1                   # smallest transfer reported (file data; listings excluded)
     standard_ports:                # a protocol elsewhere is "non-standard port";
       ftp: [21]                    # protocols named here replace their defaults
       tftp: [69]
