@@ -33,7 +33,7 @@ func (parser) NewSession(*l7.FlowInfo) l7.Session { return &session{} }
 // ranges, so that few random datagrams pass: version 1-4, a defined mode,
 // a length fitting the mode, and per mode stratum, poll and precision
 // (1-5), opcode and count (6), or implementation and item sizes (7).
-func (parser) Probe(_ *l7.FlowInfo, _ l7.Dir, d []byte) l7.Verdict {
+func (parser) Probe(f *l7.FlowInfo, _ l7.Dir, d []byte) l7.Verdict {
 	if len(d) < privateLen {
 		return l7.VerdictNo
 	}
@@ -45,10 +45,18 @@ func (parser) Probe(_ *l7.FlowInfo, _ l7.Dir, d []byte) l7.Verdict {
 	switch mode {
 	case 1, 2, 3, 4, 5:
 		ok = probeTime(d, mode)
-	case 6:
-		ok = probeControl(d, vn)
-	case 7:
-		ok = probePrivate(d)
+	case 6, 7:
+		// Control and private (ntpq/ntpdc) messages have too little
+		// structure to tell from other UDP by content alone (ONC RPC
+		// matches them); they are only taken on NTP's own port.
+		if f == nil || (f.Server.Port() != 123 && f.Client.Port() != 123) {
+			return l7.VerdictNo
+		}
+		if mode == 6 {
+			ok = probeControl(d, vn)
+		} else {
+			ok = probePrivate(d)
+		}
 	}
 	if ok {
 		return l7.VerdictYes

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 
@@ -16,7 +17,10 @@ import (
 
 var (
 	ctx = &l7.Context{}
-	udp = &l7.FlowInfo{Transport: l7.UDP}
+	udp = &l7.FlowInfo{Transport: l7.UDP, Client: netip.MustParseAddrPort("192.0.2.1:40000"), Server: netip.MustParseAddrPort("192.0.2.2:123")}
+	// Control and private messages off port 123 (here: an NFS server's
+	// port) are not taken: by content alone ONC RPC looks like them.
+	nfsPort = &l7.FlowInfo{Transport: l7.UDP, Client: netip.MustParseAddrPort("192.0.2.1:1023"), Server: netip.MustParseAddrPort("192.0.2.2:2049")}
 )
 
 func serialize(t testing.TB, n *layers.NTP) []byte {
@@ -88,6 +92,11 @@ func TestProbeAndFields(t *testing.T) {
 		{"dns query", []byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 0, 0, 1, 0, 1}, l7.VerdictNo, nil},
 	}
 	p := New()
+	for _, in := range [][]byte{monlist, readvar} {
+		if got := p.Probe(nfsPort, l7.FromClient, in); got != l7.VerdictNo {
+			t.Errorf("control/private message off port 123: Probe = %d, want No", got)
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := p.Probe(udp, l7.FromClient, tt.in); got != tt.want {
