@@ -51,8 +51,16 @@ func (e *Engine) FlowEvent(ev flows.Event, f *flows.Flow) {
 	v.Src, v.Dst = flows.AddrOf(src), flows.AddrOf(dst)
 	v.SrcPort, v.DstPort = sp, dp
 	v.Protocol, v.Domain = "", ""
+	v.Delta = [2]uint64{f.Bytes[0] - f.Reported[0], f.Bytes[1] - f.Reported[1]}
 	if f.App != nil {
 		v.Protocol, v.Domain = f.App.Protocol(), f.App.Domain()
+		if f.App.Reversed() {
+			// A data channel the server opened toward the client: the
+			// client (the flow's responder) is who moved the data.
+			v.Src, v.Dst = v.Dst, v.Src
+			v.SrcPort, v.DstPort = v.DstPort, v.SrcPort
+			v.Delta[0], v.Delta[1] = v.Delta[1], v.Delta[0]
+		}
 	}
 	v.Container = nil
 	if e.cfg.Attributor != nil {
@@ -64,7 +72,6 @@ func (e *Engine) FlowEvent(ev flows.Event, f *flows.Flow) {
 	}
 	v.DstInternal = e.cfg.Internal.Contains(v.Dst)
 	v.SrcInternal = e.cfg.Internal.Contains(v.Src)
-	v.Delta = [2]uint64{f.Bytes[0] - f.Reported[0], f.Bytes[1] - f.Reported[1]}
 	v.Time = t
 	v.haveSummary = false
 	for _, d := range e.cfg.Detectors {

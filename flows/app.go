@@ -22,6 +22,7 @@ type Inspector interface {
 // AppState is one flow's application-layer state as observers see it.
 type AppState interface {
 	Done() bool       // nothing more to inspect
+	Reversed() bool   // the application's client is the flow's responder (server-opened data channels)
 	Protocol() string // network.protocol, "" until identified
 	Domain() string   // destination name from SNI, Host or the DNS cache
 	Fields(d *ecs.Doc)

@@ -12,9 +12,12 @@ func TestStreamFP(t *testing.T) {
 	if os.Getenv("EXPLORE") == "" {
 		t.Skip()
 	}
-	for _, a := range []float64{3e-4, 1e-3} {
+	for _, a := range []float64{3e-4, 6e-4, 1e-3} {
 		gateAlpha = a
-		for _, thr := range []float64{0.6, 0.7} {
+		for _, thr := range []float64{0.6, 0.65, 0.7} {
+			if os.Getenv("INFL") != "" {
+				fmt.Sscan(os.Getenv("INFL"), &gateInflate)
+			}
 			r := rand.New(rand.NewPCG(1234, 1))
 			cfg := Config{Threshold: thr}
 			fp, n := 0, 0

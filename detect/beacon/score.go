@@ -52,44 +52,72 @@ type result struct {
 // scratch holds per-Tracker buffers so scoring allocates nothing.
 type scratch struct {
 	t, sz, iv, sorted, tmp, u []float64
-	// gate[b][n] is the number of the n intervals that must lie within
-	// gateBands[b] of their median for the series to be significant.
-	gate [len(gateBands)][]int
+	// gate[l][b][n]: how many of n intervals must lie within gateBands[b]
+	// of the period for significance at level gateAlpha/4^l.
+	gate [gateLevels][len(gateBands)][]int
 }
 
 func newScratch(n int) scratch {
 	buf := make([]float64, 6*n)
-	return scratch{
+	sc := scratch{
 		t: buf[0:0:n], sz: buf[n : n : 2*n], iv: buf[2*n : 2*n : 3*n],
 		sorted: buf[3*n : 3*n : 4*n], tmp: buf[4*n : 4*n : 5*n], u: buf[5*n : 5*n : 6*n],
-		gate: gateTable(n, gateAlpha),
 	}
+	for l := range sc.gate {
+		sc.gate[l] = gateTable(n, gateAlpha/math.Pow(4, float64(l)))
+	}
+	return sc
 }
 
 // The significance gate. Five intervals can look regular by chance; thirty
 // rarely do. Rather than shrink the score by an arbitrary sample-size
 // penalty, a series must also pass a test against random (Poisson)
-// arrivals: count the intervals within a band of +-tol around their median
+// arrivals: count the intervals within a band of +-tol around the period
 // and require a count that random arrivals reach with probability at most
-// gateAlpha. For exponential intervals one interval falls in the band with
-// probability q = 2^-(1-tol) - 2^-(1+tol); the median itself always does,
-// so the count of the other n-1 is close to Binomial(n-1, q). Using the
-// median of the same data makes neighbours correlated, which gateInflate
-// (1.25 q) covers; TestGateCalibration checks the resulting rate against
-// simulated Poisson series. Three bands serve three jitter regimes: +-5%
-// lets a clockwork beacon alert at six check-ins, +-35% admits every
-// interval of 50% uniform jitter (sleep*(0.5..1) is +-33% around its
-// median) at the price of needing more check-ins. Missed beats and retries
-// fall outside the bands and only cost power, never false positives; bursty
-// and heavy-tailed traffic has less mass near its median than Poisson and
-// passes even less often.
+// alpha. For exponential intervals one interval falls in a band around the
+// median with probability q = 2^-(1-tol) - 2^-(1+tol); the count is close
+// to Binomial(n-1, q) (the centre interval is in by construction). The
+// centre is fitted to the same data, and coalescing retries removes the
+// shortest random intervals, both of which put slightly more mass in the
+// band: gateInflate (1.1 q) absorbs that, which TestGateCalibration checks
+// against simulated Poisson series (observed rate about alpha per band and
+// evaluation, for n from 5 to 63).
+//
+// Three bands serve three jitter regimes: +-5% lets a clockwork beacon
+// alert at six check-ins, +-35% admits every interval of 50% uniform jitter
+// (sleep*(0.5..1) is +-33% around its median) at the price of needing more
+// check-ins. Missed beats and retries fall outside the bands and only cost
+// power, never false positives; bursty and heavy-tailed traffic has less
+// mass near its centre than Poisson and passes even less often.
+//
+// A series is re-tested at every check-in, so alpha is spent over its life:
+// gateAlpha for the first gateSpendAfter check-ins, then a quarter of the
+// previous level each time the lifetime count doubles (alpha ~ 1/count^2,
+// a summable series), so that a random series watched for days does not
+// accumulate chances. A real beacon's evidence grows faster than that: 40
+// of 63 intervals in band is already beyond the last level.
 var gateBands = [...]float64{0.05, 0.15, 0.35}
 
-const gateInflate = 1.25
+var (
+	gateInflate = 1.1
+	// gateAlpha is the false-alarm probability per band and evaluation
+	// for random arrivals, before spending.
+	gateAlpha = 3e-4
+)
 
-// gateAlpha is the false-alarm probability per band and evaluation for
-// random arrivals.
-var gateAlpha = 3e-4
+const (
+	gateLevels     = 8
+	gateSpendAfter = 32
+)
+
+// gateLevel is the alpha-spending level for a series' lifetime count.
+func gateLevel(count int) int {
+	l := 0
+	for c := count; c > gateSpendAfter && l < gateLevels-1; c /= 2 {
+		l++
+	}
+	return l
+}
 
 func gateTable(ring int, alpha float64) [len(gateBands)][]int {
 	var g [len(gateBands)][]int
@@ -186,7 +214,7 @@ func (sc *scratch) score(s *series, minCheckins int) result {
 	slices.Sort(sc.sorted)
 	r.median = median(sc.sorted)
 	r.period, r.periodicity = sc.fundamental(r.median)
-	r.significant = sc.significant(r.period)
+	r.significant = sc.significant(r.period, s.count)
 	r.jitter = sc.spread(r.period)
 
 	// Interval regularity on the intervals with clear missed beats
@@ -224,11 +252,12 @@ func (sc *scratch) score(s *series, minCheckins int) result {
 }
 
 // significant reports whether the intervals cluster around the period more
-// tightly than random arrivals would, at false-alarm level gateAlpha per
-// band and evaluation; see gateBands.
-func (sc *scratch) significant(period float64) bool {
+// tightly than random arrivals would, at the alpha-spending level for a
+// series with count check-ins; see gateBands.
+func (sc *scratch) significant(period float64, count int) bool {
 	n := len(sc.iv)
-	if n >= len(sc.gate[0]) || !(period > 0) {
+	g := &sc.gate[gateLevel(count)]
+	if n >= len(g[0]) || !(period > 0) {
 		return false
 	}
 	for b, tol := range gateBands {
@@ -238,7 +267,7 @@ func (sc *scratch) significant(period float64) bool {
 				c++
 			}
 		}
-		if c >= sc.gate[b][n] {
+		if c >= g[b][n] {
 			return true
 		}
 	}

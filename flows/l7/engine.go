@@ -199,7 +199,8 @@ type State struct {
 	ctx     Context
 	proto   string
 	sess    Session
-	flip    Dir // XORed into directions given to an expected flow's session
+	flip    Dir  // XORed into directions given to an expected flow's session
+	rev     bool // the application's client is the flow's responder
 	done    bool
 	unknown bool
 	name    string // DNS cache name of the server
@@ -219,6 +220,12 @@ type State struct {
 
 // Done reports that nothing more of the flow will be inspected.
 func (s *State) Done() bool { return s.done }
+
+// Reversed reports that the client of the application session is the
+// flow's responder: a data channel the server opened toward the client (FTP
+// active mode, TFTP transfers). Detectors attribute such flows to the
+// client.
+func (s *State) Reversed() bool { return s.rev }
 
 // Protocol is the identified protocol (network.protocol), "" until known.
 func (s *State) Protocol() string { return s.proto }
@@ -289,6 +296,7 @@ func (e *Engine) Begin(f FlowInfo, now int64) *State {
 		if ok {
 			e.st.expectMatched.Add(1)
 			s.flip = flip
+			s.rev = ex.ListenerIsClient == (flip == FromClient)
 			e.identify(s, ex.Protocol, ex.Session)
 			if ex.Session == nil {
 				s.done = true

@@ -15,6 +15,7 @@ type expEntry struct {
 	peer       netip.AddrPort
 	proto      string
 	sess       Session
+	lisClient  bool // Expectation.ListenerIsClient
 	deadline   int64
 	prev, next int32 // insertion order; -1 ends the list
 	used       bool
@@ -65,7 +66,7 @@ func (t *expectTable) add(e Expectation, now int64) (dropped, replaced bool) {
 	if peer.Addr().IsValid() {
 		peer = netip.AddrPortFrom(normAddr(peer.Addr()), peer.Port())
 	}
-	t.ents[i] = expEntry{key: k, peer: peer, proto: e.Protocol, sess: e.Session,
+	t.ents[i] = expEntry{key: k, peer: peer, proto: e.Protocol, sess: e.Session, lisClient: e.ListenerIsClient,
 		deadline: now + t.timeout, prev: t.tail, next: -1, used: true}
 	if t.tail >= 0 {
 		t.ents[t.tail].next = i
@@ -138,7 +139,7 @@ func (t *expectTable) match(f *FlowInfo, now int64) (e Expectation, flip Dir, ex
 	}
 	en := &t.ents[i]
 	e = Expectation{Transport: en.key.tr, Listener: netip.AddrPortFrom(en.key.addr, en.key.port),
-		Peer: en.peer, Protocol: en.proto, Session: en.sess}
+		Peer: en.peer, Protocol: en.proto, Session: en.sess, ListenerIsClient: en.lisClient}
 	t.remove(i)
 	return e, flip, expired, true
 }

@@ -143,6 +143,10 @@ type Expectation struct {
 	// network.protocol becomes (e.g. "ftp-data", "tftp").
 	Protocol string
 	Session  Session
+	// ListenerIsClient says the listener is the client of the session that
+	// announced the flow (FTP PORT/EPRT, TFTP), so the announcing session's
+	// client is who moves the data even though the peer opens the flow.
+	ListenerIsClient bool
 }
 
 // Context is the session's window on the engine during Feed and Gap.

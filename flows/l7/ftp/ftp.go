@@ -464,6 +464,8 @@ func (c *control) expectActive(ctx *l7.Context, ap netip.AddrPort) {
 		Peer:      netip.AddrPortFrom(c.flow.Server.Addr().Unmap(), 0), // usually port 20, not always
 		Protocol:  DataName,
 		Session:   ds,
+		// PORT/EPRT: the FTP client listens and the server connects.
+		ListenerIsClient: true,
 	})
 }
 

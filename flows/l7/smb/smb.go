@@ -225,7 +225,7 @@ func (s *session) Feed(ctx *l7.Context, dir l7.Dir, data []byte) bool {
 			if len(st.buf) < st.want {
 				return true
 			}
-			if !s.unit(ctx, st, dir) {
+			if !s.unit(st) {
 				return s.malformed(ctx)
 			}
 		case stSkip:
@@ -306,7 +306,7 @@ func (st *stream) afterSkip() {
 }
 
 // unit parses the buffered start of the current unit, or asks for more.
-func (s *session) unit(ctx *l7.Context, st *stream, dir l7.Dir) bool {
+func (s *session) unit(st *stream) bool {
 	b := st.buf
 	if st.nbType == nbRequest {
 		s.nbName(b)
@@ -341,7 +341,7 @@ func (s *session) unit(ctx *l7.Context, st *stream, dir l7.Dir) bool {
 	switch b[0] {
 	case 0xfe:
 		st.elems++
-		if st.elems > maxCompound {
+		if st.elems > maxCompound || len(b) < smb2HeaderLen {
 			return false
 		}
 		elemLen, ok := smb2ElemLen(b, st.unitLen)

@@ -17,8 +17,6 @@ const (
 	smb1Echo          = 0x2b
 	smb1TreeDisc      = 0x71
 	smb1NTTransact    = 0xa0
-	smb1FindClose2    = 0x34
-	smb1QueryInfo2    = 0x23
 	smb1Flags         = 9
 	smb1FlagReply     = 0x80
 	smb1Flags2Unicode = 0x8000

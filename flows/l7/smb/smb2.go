@@ -80,14 +80,15 @@ func le64(b []byte, off int) uint64 {
 
 // smb2ElemLen is the length of the compound element whose header is at
 // b[0:64]: NextCommand if set ([MS-SMB2] 3.2.4.1.4), else the rest of the
-// packet. A NextCommand shorter than a header or past the packet end is
-// malformed; as it must exceed the header, every element advances.
+// packet. A NextCommand shorter than a header, or leaving no room for the
+// next header, is malformed; as it must exceed the header, every element
+// advances and a chain cannot loop.
 func smb2ElemLen(b []byte, unitLen int) (int, bool) {
 	next := int(le32(b, 20))
 	if next == 0 {
 		return unitLen, true
 	}
-	if next < smb2HeaderLen || next > unitLen {
+	if next < smb2HeaderLen || next > unitLen-smb2HeaderLen {
 		return 0, false
 	}
 	return next, true

@@ -446,6 +446,8 @@ func (r *request) request(ctx *l7.Context, b []byte) bool {
 		Peer:      netip.AddrPortFrom(r.flow.Server.Addr(), 0),
 		Protocol:  Name,
 		Session:   r.xfer,
+		// The client's request asked for this transfer.
+		ListenerIsClient: true,
 	})
 	return true
 }
