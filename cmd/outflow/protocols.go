@@ -7,8 +7,10 @@ import (
 	"outflow/flows/l7/ftp"
 	"outflow/flows/l7/http"
 	"outflow/flows/l7/ntp"
+	"outflow/flows/l7/rpc"
 	"outflow/flows/l7/rsync"
 	"outflow/flows/l7/sip"
+	"outflow/flows/l7/smb"
 	"outflow/flows/l7/ssh"
 	"outflow/flows/l7/tftp"
 	"outflow/flows/l7/tls"
@@ -18,11 +20,12 @@ import (
 // decide who is asked first; otherwise this order: the cheapest and most
 // common probes first.
 func parsers() []l7.Parser {
-	return []l7.Parser{
+	ps := []l7.Parser{
 		tls.New(),
 		http.New(),
 		dns.New(),
 		ssh.New(),
+		smb.New(),
 		ftp.New(),
 		tftp.New(),
 		rsync.New(),
@@ -30,4 +33,5 @@ func parsers() []l7.Parser {
 		dhcp.New(),
 		sip.New(),
 	}
+	return append(ps, rpc.Parsers()...)
 }
