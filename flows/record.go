@@ -57,75 +57,87 @@ var vlanNames = func() (s [4096]string) {
 var tcpFlagNames = [8]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
 
 // AppendRecord fills d with the flow's ECS record (event.dataset
-// "outflow.flow"). It allocates nothing once d has grown.
+// "outflow.flow"). It allocates nothing once d has grown. Fields are added
+// in key order so that the document rarely needs sorting.
 func AppendRecord(d *ecs.Doc, f *Flow) {
 	src, sp := f.Src()
 	dst, dp := f.Dst()
 	srcIP, dstIP := AddrOf(src), AddrOf(dst)
+	ports := hasPorts(f.Proto) && f.Proto != decode.ProtoICMP && f.Proto != decode.ProtoICMPv6
+	proto, domain := "", ""
+	if f.App != nil {
+		proto, domain = f.App.Protocol(), f.App.Domain()
+	}
 	d.Time("@timestamp", f.First)
-	d.Str("event.kind", "event")
-	d.Str("event.dataset", "outflow.flow")
-	d.Str("event.module", "outflow")
+
+	d.Uint("destination.bytes", f.Bytes[1])
+	d.Str("destination.domain", domain)
+	d.Addr("destination.ip", dstIP)
+	d.Uint("destination.packets", f.Packets[1])
+	if ports {
+		d.Uint("destination.port", uint64(dp))
+	}
+
 	d.Raw("event.category", []byte(`["network"]`))
+	d.Str("event.dataset", "outflow.flow")
+	d.Int("event.duration", f.Last-f.First)
+	d.Time("event.end", f.Last)
+	d.Str("event.kind", "event")
+	d.Str("event.module", "outflow")
+	d.Str("event.reason", f.Reason.String())
+	d.Time("event.start", f.First)
 	if f.Reason == EndActive {
 		d.Raw("event.type", []byte(`["connection"]`))
 	} else {
 		d.Raw("event.type", []byte(`["connection","end"]`))
 	}
-	d.Time("event.start", f.First)
-	d.Time("event.end", f.Last)
-	d.Int("event.duration", f.Last-f.First)
-	d.Str("event.reason", f.Reason.String())
 
-	d.Str("network.transport", TransportName(f.Proto))
+	d.Uint("network.bytes", f.Bytes[0]+f.Bytes[1])
+	var cid [40]byte
+	d.Bytes("network.community_id", f.AppendCommunityID(cid[:0]))
 	d.Str("network.iana_number", protoNumbers[f.Proto])
+	if f.NVLANs > 1 {
+		d.Str("network.inner.vlan.id", vlanNames[f.VLANs[1]&0xfff])
+	}
+	d.Uint("network.packets", f.Packets[0]+f.Packets[1])
+	d.Str("network.protocol", proto)
+	d.Str("network.transport", TransportName(f.Proto))
 	if f.IPv6 {
 		d.Str("network.type", "ipv6")
 	} else {
 		d.Str("network.type", "ipv4")
 	}
-	var cid [40]byte
-	d.Bytes("network.community_id", f.AppendCommunityID(cid[:0]))
-	d.Uint("network.bytes", f.Bytes[0]+f.Bytes[1])
-	d.Uint("network.packets", f.Packets[0]+f.Packets[1])
 	if f.NVLANs > 0 {
 		d.Str("network.vlan.id", vlanNames[f.VLANs[0]&0xfff])
-		if f.NVLANs > 1 {
-			d.Str("network.inner.vlan.id", vlanNames[f.VLANs[1]&0xfff])
-		}
 	}
 
-	d.Addr("source.ip", srcIP)
-	d.Addr("destination.ip", dstIP)
 	if f.Proto == decode.ProtoICMP || f.Proto == decode.ProtoICMPv6 {
-		d.Uint("outflow.icmp.type", uint64(f.ICMPType))
 		d.Uint("outflow.icmp.code", uint64(f.ICMPCode))
-	} else if hasPorts(f.Proto) {
-		d.Uint("source.port", uint64(sp))
-		d.Uint("destination.port", uint64(dp))
+		d.Uint("outflow.icmp.type", uint64(f.ICMPType))
 	}
-	d.Uint("source.bytes", f.Bytes[0])
-	d.Uint("source.packets", f.Packets[0])
-	d.Uint("destination.bytes", f.Bytes[1])
-	d.Uint("destination.packets", f.Packets[1])
-	d.Addrs("related.ip", srcIP, dstIP)
-
 	if f.Proto == decode.ProtoTCP {
-		appendFlags(d, "outflow.tcp.source_flags", f.Flags[0])
 		appendFlags(d, "outflow.tcp.destination_flags", f.Flags[1])
+		appendFlags(d, "outflow.tcp.source_flags", f.Flags[0])
 	}
 	if t := f.tunnel; t != nil {
-		d.Str("outflow.tunnel.type", t.Type.String())
+		d.Uint("outflow.tunnel.depth", uint64(t.Depth))
+		d.Addr("outflow.tunnel.destination.ip", AddrOf(t.Dst))
 		if t.HasID {
 			d.Uint("outflow.tunnel.id", uint64(t.ID))
 		}
 		d.Addr("outflow.tunnel.source.ip", AddrOf(t.Src))
-		d.Addr("outflow.tunnel.destination.ip", AddrOf(t.Dst))
-		d.Uint("outflow.tunnel.depth", uint64(t.Depth))
+		d.Str("outflow.tunnel.type", t.Type.String())
+	}
+
+	d.Addrs("related.ip", srcIP, dstIP)
+
+	d.Uint("source.bytes", f.Bytes[0])
+	d.Addr("source.ip", srcIP)
+	d.Uint("source.packets", f.Packets[0])
+	if ports {
+		d.Uint("source.port", uint64(sp))
 	}
 	if f.App != nil {
-		d.Str("network.protocol", f.App.Protocol())
-		d.Str("destination.domain", f.App.Domain())
 		f.App.Fields(d)
 	}
 }

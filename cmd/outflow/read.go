@@ -29,6 +29,10 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	df.register(fs)
 	writeFlows := fs.Bool("flows", false, "write one record per flow as well as the alerts")
 	output := fs.StringP("output", "o", "", "write records to `FILE` instead of standard output")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` (development)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to `FILE` at the end (development)")
+	_ = fs.MarkHidden("cpuprofile")
+	_ = fs.MarkHidden("memprofile")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
@@ -44,6 +48,11 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	stopProfile, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	tcfg, err := tf.config()
 	if err != nil {
 		return err

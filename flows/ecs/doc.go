@@ -10,7 +10,6 @@ package ecs
 
 import (
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -104,9 +103,73 @@ func (d *Doc) Bool(key string, v bool) {
 func (d *Doc) Time(key string, ns int64) {
 	s := len(d.buf)
 	d.buf = append(d.buf, '"')
-	d.buf = time.Unix(0, ns).UTC().AppendFormat(d.buf, time.RFC3339Nano)
+	d.buf = AppendTime(d.buf, ns)
 	d.buf = append(d.buf, '"')
 	d.add(key, s)
+}
+
+// AppendTime appends Unix nanoseconds as RFC 3339 in UTC with the fraction
+// trimmed of trailing zeros: the same text as time.RFC3339Nano, several
+// times faster, since every record carries three timestamps.
+func AppendTime(dst []byte, ns int64) []byte {
+	sec, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e9
+	}
+	days, rem := sec/86400, sec%86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	if days < -719162 || days > 2932896 { // outside years 0001-9999: let time do it
+		return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
+	}
+	// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	dst = append4(dst, int(y))
+	dst = append(dst, '-')
+	dst = append2(dst, int(m))
+	dst = append(dst, '-')
+	dst = append2(dst, int(d))
+	dst = append(dst, 'T')
+	dst = append2(dst, int(rem/3600))
+	dst = append(dst, ':')
+	dst = append2(dst, int(rem/60%60))
+	dst = append(dst, ':')
+	dst = append2(dst, int(rem%60))
+	if frac != 0 {
+		var b [10]byte
+		b[0] = '.'
+		for i := 9; i >= 1; i-- {
+			b[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 10
+		for b[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, b[:n]...)
+	}
+	return append(dst, 'Z')
+}
+
+func append2(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
+
+func append4(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
 }
 
 // Strs sets an array of strings. A nil or empty slice is skipped.
@@ -135,6 +198,31 @@ func (d *Doc) Raw(key string, json []byte) {
 	s := len(d.buf)
 	d.buf = append(d.buf, json...)
 	d.add(key, s)
+}
+
+// sortFields orders the fields stably by key. Records add most fields in
+// order already, so this is an insertion sort that only works on the few
+// that arrive out of place (binary search, then one move).
+func (d *Doc) sortFields() {
+	f := d.fields
+	for i := 1; i < len(f); i++ {
+		if less(f[i-1].key, f[i].key) <= 0 {
+			continue
+		}
+		x := f[i]
+		// First position in f[:i] whose key is greater than x's (stable).
+		lo, hi := 0, i
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if less(f[mid].key, x.key) <= 0 {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		copy(f[lo+1:i+1], f[lo:i])
+		f[lo] = x
+	}
 }
 
 // less orders dotted keys segment by segment: '.' sorts before every other
@@ -173,7 +261,7 @@ func nextSeg(key string, from int) (seg string, next int) {
 // Of fields set more than once, the last one wins. Callers must not set both
 // a key and a longer key below it ("a" and "a.b"); ECS never does.
 func (d *Doc) AppendJSON(dst []byte) []byte {
-	slices.SortStableFunc(d.fields, func(x, y field) int { return less(x.key, y.key) })
+	d.sortFields()
 	dst = append(dst, '{')
 	stack := d.stack[:0] // names of the open objects, outermost first
 	first := true
@@ -204,7 +292,7 @@ func (d *Doc) AppendJSON(dst []byte) []byte {
 			if !first {
 				dst = append(dst, ',')
 			}
-			dst = AppendString(dst, seg)
+			dst = appendKey(dst, seg)
 			dst = append(dst, ':', '{')
 			stack = append(stack, seg)
 			first = true
@@ -213,7 +301,7 @@ func (d *Doc) AppendJSON(dst []byte) []byte {
 		if !first {
 			dst = append(dst, ',')
 		}
-		dst = AppendString(dst, f.key[pos:])
+		dst = appendKey(dst, f.key[pos:])
 		dst = append(dst, ':')
 		dst = append(dst, d.buf[f.start:f.end]...)
 		first = false
@@ -223,6 +311,20 @@ func (d *Doc) AppendJSON(dst []byte) []byte {
 	}
 	d.stack = stack[:0]
 	return append(dst, '}')
+}
+
+// appendKey writes a key segment. Keys are the program's own constants
+// (ECS names), so they are checked for safety, not escaped, in the common
+// case.
+func appendKey(dst []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			return AppendString(dst, k)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, k...)
+	return append(dst, '"')
 }
 
 const hexDigits = "0123456789abcdef"

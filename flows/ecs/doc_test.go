@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestDocNesting(t *testing.T) {
@@ -80,4 +81,30 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("lost content for %q", s)
 		}
 	})
+}
+
+func TestAppendTimeMatchesRFC3339Nano(t *testing.T) {
+	cases := []int64{0, 1, -1, 999_999_999, 1_500_000_000_123_456_789, 1_700_000_000_100_000_000, -86_400_000_000_001,
+		951_782_400_000_000_000 /* 2000-02-29 */, 4_102_444_799_999_999_999, 253_402_300_799_999_999_999 / 1000}
+	for i := int64(0); i < 2000; i++ {
+		cases = append(cases, i*7_919_777_123_457_311%4_000_000_000_000_000_000)
+	}
+	for _, ns := range cases {
+		want := time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+		if got := string(AppendTime(nil, ns)); got != want {
+			t.Fatalf("AppendTime(%d) = %s, want %s", ns, got, want)
+		}
+	}
+}
+
+func TestDocSortStable(t *testing.T) {
+	var d Doc
+	d.Str("z.a", "1")
+	d.Str("a", "2")
+	d.Str("m.b", "3")
+	d.Str("a", "4") // last set wins, so stability matters
+	d.Str("m.a", "5")
+	if got, want := string(d.AppendJSON(nil)), `{"a":"4","m":{"a":"5","b":"3"},"z":{"a":"1"}}`; got != want {
+		t.Fatalf("got %s want %s", got, want)
+	}
 }
