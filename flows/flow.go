@@ -86,6 +86,7 @@ type Flow struct {
 	burstStart int64     // when the current activity burst began
 	burstBase  uint64    // TotalBytes when it began
 	recorded   bool      // the final record was written; the entry only absorbs stragglers
+	appDone    bool      // App has nothing more to inspect
 
 	prev, next int32    // LRU list links (slab indexes), -1 at the ends
 	App        AppState // nil without an Inspector
