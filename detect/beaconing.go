@@ -119,6 +119,11 @@ func (d *Beacon) add(k beacon.Key, t int64, size uint64, f *Flow, sink Sink) {
 	if f.Domain != "" {
 		dest = f.Domain // one alert whether the address or the name series fires
 	}
+	if v.Update && k.Dest != dest {
+		// Both series track the same beacon; only the primary one (by
+		// name when known) writes updates.
+		return
+	}
 	if v.Strobe {
 		a := &Alert{Rule: StrobeRule, Severity: 1, Risk: 20, Dest: dest}
 		a.FromFlow(f)

@@ -100,7 +100,7 @@ type Config struct {
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultThreshold      = 0.8
+	DefaultThreshold      = 0.6
 	DefaultMinCheckins    = 6
 	DefaultRing           = 64
 	DefaultMaxSeries      = 100000

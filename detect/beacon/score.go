@@ -25,6 +25,8 @@ const (
 	// this fraction of k*period after dividing by k. 0.35 admits every
 	// single interval of 50% uniform jitter (+-1/3 around the mean).
 	harmonicTol = 0.35
+	// refineWideTol is the tolerance of the first refinement pass.
+	refineWideTol = 0.5
 	// gapPeriods: gaps longer than this many periods count as uncovered.
 	// Three consecutive missed beats at 50% jitter stay below it.
 	gapPeriods = 6
@@ -45,8 +47,7 @@ type result struct {
 	interval, size, periodicity, coverage float64
 	period, jitter, median                float64 // seconds
 	n                                     int     // intervals scored
-	significant                           bool
-	iv                                    []float64 // exploration
+	significant                           bool    // passed the gate
 }
 
 // scratch holds per-Tracker buffers so scoring allocates nothing.
@@ -75,37 +76,35 @@ func newScratch(n int) scratch {
 // arrivals: count the intervals within a band of +-tol around the period
 // and require a count that random arrivals reach with probability at most
 // alpha. For exponential intervals one interval falls in a band around the
-// median with probability q = 2^-(1-tol) - 2^-(1+tol); the count is close
-// to Binomial(n-1, q) (the centre interval is in by construction). The
-// centre is fitted to the same data, and coalescing retries removes the
-// shortest random intervals, both of which put slightly more mass in the
-// band: gateInflate (1.1 q) absorbs that, which TestGateCalibration checks
-// against simulated Poisson series (observed rate about alpha per band and
-// evaluation, for n from 5 to 63).
+// median with probability q = 2^-(1-tol) - 2^-(1+tol), and the count is
+// close to Binomial(n-1, q) (the centre interval is in by construction).
+// The centre is fitted to the same data, and coalescing retries removes the
+// shortest random intervals; both put slightly more mass in the band, which
+// gateInflate (1.1 q) absorbs. TestGateCalibration checks the resulting
+// rate against simulated Poisson series.
 //
-// Three bands serve three jitter regimes: +-5% lets a clockwork beacon
-// alert at six check-ins, +-35% admits every interval of 50% uniform jitter
-// (sleep*(0.5..1) is +-33% around its median) at the price of needing more
-// check-ins. Missed beats and retries fall outside the bands and only cost
-// power, never false positives; bursty and heavy-tailed traffic has less
-// mass near its centre than Poisson and passes even less often.
+// Two bands serve two jitter regimes: +-15% holds every interval of a
+// beacon with up to ~25% jitter and lets it alert at MinCheckins; +-35%
+// holds every interval of 50% uniform jitter (sleep*(0.5..1) is +-33%
+// around its median), at the price of needing more check-ins (about 9 with
+// no missed beats, 15 with 20% missed). Missed beats and retries fall
+// outside the bands and only cost power, never false positives; bursty and
+// heavy-tailed traffic has less mass near its centre than Poisson and passes
+// less often.
 //
 // A series is re-tested at every check-in, so alpha is spent over its life:
 // gateAlpha for the first gateSpendAfter check-ins, then a quarter of the
 // previous level each time the lifetime count doubles (alpha ~ 1/count^2,
 // a summable series), so that a random series watched for days does not
-// accumulate chances. A real beacon's evidence grows faster than that: 40
-// of 63 intervals in band is already beyond the last level.
-var gateBands = [...]float64{0.05, 0.15, 0.35}
-
-var (
-	gateInflate = 1.1
-	// gateAlpha is the false-alarm probability per band and evaluation
-	// for random arrivals, before spending.
-	gateAlpha = 3e-4
-)
+// keep accumulating chances. A real beacon's evidence grows much faster:
+// 40 of 63 intervals in the wide band is beyond even the last level.
+// gateAlpha = 4e-4 keeps the whole-stream false-positive rate of random
+// series near 0.5% in the evaluation (half the 1% budget).
+var gateBands = [...]float64{0.15, 0.35}
 
 const (
+	gateInflate    = 1.1
+	gateAlpha      = 4e-4 // per band and evaluation, before spending
 	gateLevels     = 8
 	gateSpendAfter = 32
 )
@@ -137,16 +136,20 @@ func gateTable(ring int, alpha float64) [len(gateBands)][]int {
 }
 
 // binomialTailIndex returns the smallest j with P(Binomial(m, p) >= j) <=
-// alpha, or -1 if even P(X = m) exceeds alpha.
+// alpha, or -1 if even P(X = m) exceeds alpha. It walks down from j = m in
+// log space (pmf(j-1) = pmf(j) * j/(m-j+1) * (1-p)/p), so large m neither
+// underflows nor needs a Gamma function per term.
 func binomialTailIndex(m int, p, alpha float64) int {
-	lgm, _ := math.Lgamma(float64(m + 1))
-	lp, lq := math.Log(p), math.Log1p(-p)
-	tail := 0.0
+	la := math.Log(alpha)
+	lratio := math.Log1p(-p) - math.Log(p)
+	lpmf := float64(m) * math.Log(p)
+	ltail := math.Inf(-1)
 	for j := m; j >= 0; j-- {
-		lgj, _ := math.Lgamma(float64(j + 1))
-		lgr, _ := math.Lgamma(float64(m - j + 1))
-		tail += math.Exp(lgm - lgj - lgr + float64(j)*lp + float64(m-j)*lq)
-		if tail > alpha {
+		if j < m {
+			lpmf += math.Log(float64(j+1)/float64(m-j)) + lratio
+		}
+		ltail = logAddExp(ltail, lpmf)
+		if ltail > la {
 			if j == m {
 				return -1
 			}
@@ -154,6 +157,16 @@ func binomialTailIndex(m int, p, alpha float64) int {
 		}
 	}
 	return 0
+}
+
+func logAddExp(a, b float64) float64 {
+	if a < b {
+		a, b = b, a
+	}
+	if math.IsInf(b, -1) {
+		return a
+	}
+	return a + math.Log1p(math.Exp(b-a))
 }
 
 // score computes the components over the series' ring.
@@ -209,7 +222,6 @@ func (sc *scratch) score(s *series, minCheckins int) result {
 	span := sc.t[k-1] - sc.t[0]
 
 	r := result{ok: true, n: len(sc.iv)}
-	r.iv = append([]float64(nil), sc.iv...) // exploration
 	sc.sorted = append(sc.sorted[:0], sc.iv...)
 	slices.Sort(sc.sorted)
 	r.median = median(sc.sorted)
@@ -338,7 +350,14 @@ func (sc *scratch) explained(p float64) (single, all int) {
 // refine iterates p <- median of the intervals explained by p, unfolded.
 func (sc *scratch) refine(p float64) float64 {
 	for iter := 0; iter < 3; iter++ {
-		u := sc.unfold(p)
+		// The first pass looks wider: a start far from the centre (the
+		// median is pulled up by missed beats) would otherwise clip the
+		// short side of the jitter and settle off-centre.
+		tol := harmonicTol
+		if iter == 0 {
+			tol = refineWideTol
+		}
+		u := sc.unfold(p, tol)
 		if len(u) < 3 {
 			return p
 		}
@@ -352,15 +371,16 @@ func (sc *scratch) refine(p float64) float64 {
 	return p
 }
 
-// unfold fills sc.u with d/k for every interval d explained by k*p.
-func (sc *scratch) unfold(p float64) []float64 {
+// unfold fills sc.u with d/k for every interval d explained by k*p within
+// tol.
+func (sc *scratch) unfold(p, tol float64) []float64 {
 	u := sc.u[:0]
 	for _, d := range sc.iv {
 		k := math.Round(d / p)
 		if k < 1 || k > maxMultiple {
 			continue
 		}
-		if x := d / k; math.Abs(x-p) <= harmonicTol*p {
+		if x := d / k; math.Abs(x-p) <= tol*p {
 			u = append(u, x)
 		}
 	}
@@ -374,7 +394,7 @@ func (sc *scratch) spread(p float64) float64 {
 	if !(p > 0) {
 		return 0
 	}
-	u := sc.unfold(p)
+	u := sc.unfold(p, harmonicTol)
 	if len(u) < 3 {
 		return 0
 	}
