@@ -67,7 +67,7 @@ bench: build bench-file bench-go
 	$(GO) run ./testdata/benchcmp -bin $(BIN) -file $(BENCH_FILE)
 
 bench-go:
-	$(GO) test -run='^$$' -bench=. -benchmem ./flows/... ./capture/...
+	$(GO) test -run='^$$' -bench=. -benchmem ./cmd/outflow ./flows ./flows/decode ./flows/ecs ./capture
 
 clean:
 	rm -rf $(BIN) testdata/bench
