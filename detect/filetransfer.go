@@ -149,8 +149,12 @@ func (d *FileTransfer) Observe(ev flows.Event, f *Flow, sink Sink) {
 	if len(names) > 0 {
 		files = " (" + strings.Join(names, ", ") + ")"
 	}
-	a.Message = fmt.Sprintf("%s %s %d bytes of files over %s with %s server %s%s%s",
-		f.Entity, verb(dir), moved, strings.ToUpper(f.Protocol), where, f.Dst, port, files)
+	amount := fmt.Sprintf("%s %d bytes of files", verb(dir), moved)
+	if up > 0 && down > 0 {
+		amount = fmt.Sprintf("moved %d bytes of files (%d uploaded, %d downloaded)", moved, up, down)
+	}
+	a.Message = fmt.Sprintf("%s %s over %s with %s server %s%s%s",
+		f.Entity, amount, strings.ToUpper(f.Protocol), where, f.Dst, port, files)
 	// No Update flag: the sink writes again only if the severity rises
 	// (an upload seen later, a large volume reached).
 	user := s.User

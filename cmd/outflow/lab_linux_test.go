@@ -94,26 +94,117 @@ func withProtocol(recs []map[string]any, proto string) []map[string]any {
 	return out
 }
 
-// readCapture runs outflow read --flows on a capture the lab made.
-func readCapture(t *testing.T, pcap string) (flows, alerts []map[string]any) {
+// labRun is what outflow read said about a capture the lab made.
+type labRun struct {
+	flows []map[string]any
+	// alerts as outflow writes them by default, deduplicated per rule,
+	// entity and destination.
+	alerts []map[string]any
+	// every alert: the dedup window set to 1ns, so each flow's alerts
+	// are written and can be checked one by one.
+	each []map[string]any
+}
+
+// readCapture runs outflow read --flows on a capture, with the default
+// configuration and without alert dedup.
+func readCapture(t *testing.T, pcap string) labRun {
 	t.Helper()
-	res := runOutflow(t, nil, "read", "--flows", pcap)
-	if res.code != 0 {
-		t.Fatalf("outflow read exit %d:\n%s", res.code, res.stderr)
+	cfg := filepath.Join(t.TempDir(), "nodedup.yaml")
+	if err := os.WriteFile(cfg, []byte("dedup_window: 1ns\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	flows, alerts = labRecords(res.records)
+	var lr labRun
+	var all []map[string]any
+	for i, args := range [][]string{{"read", "--flows", pcap}, {"read", "--config", cfg, pcap}} {
+		res := runOutflow(t, nil, args...)
+		if res.code != 0 {
+			t.Fatalf("outflow %s: exit %d:\n%s", strings.Join(args, " "), res.code, res.stderr)
+		}
+		all = append(all, res.records...)
+		if i == 0 {
+			lr.flows, lr.alerts = labRecords(res.records)
+		} else {
+			_, lr.each = labRecords(res.records)
+		}
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			var b strings.Builder
-			for _, r := range res.records {
+			for _, r := range all {
 				j, _ := json.Marshal(r)
 				b.Write(j)
 				b.WriteByte('\n')
 			}
-			t.Logf("outflow records:\n%s", b.String())
+			t.Logf("outflow records (default, then without dedup):\n%s", b.String())
 		}
 	})
-	return flows, alerts
+	return lr
+}
+
+// alertsOf returns the file-transfer alerts whose evidence is flow f.
+func alertsOf(alerts []map[string]any, f map[string]any) []map[string]any {
+	id := str(f, "network.community_id")
+	var out []map[string]any
+	for _, a := range alerts {
+		if str(a, "rule.name") != "file-transfer" {
+			continue
+		}
+		ids, _ := field(a, "network.community_id").([]any)
+		for _, x := range ids {
+			if x == id {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// checkFlowAlerts checks the file-transfer alerts of one flow: at least
+// one, every one naming the client as the actor, in the transfer's
+// direction, the last with all of the file's bytes.
+func checkFlowAlerts(t *testing.T, what string, alerts []map[string]any, f map[string]any, cli netip.Addr, dir string, bytes int64, standard bool) {
+	t.Helper()
+	as := alertsOf(alerts, f)
+	if len(as) == 0 {
+		t.Errorf("%s: no file-transfer alert", what)
+		return
+	}
+	var most int64
+	for _, a := range as {
+		// A server-opened flow (active FTP data, TFTP transfer) too: the
+		// client asked for it.
+		if got := str(a, "source.ip"); got != cli.String() {
+			t.Errorf("%s: alert source.ip %s, want the client %s", what, got, cli)
+		}
+		if got := str(a, "outflow.file_transfer.direction"); got != dir {
+			t.Errorf("%s: alert direction %q, want %q", what, got, dir)
+		}
+		if got := field(a, "outflow.file_transfer.standard_port"); got != standard {
+			t.Errorf("%s: alert standard_port %v, want %v", what, got, standard)
+		}
+		most = max(most, num(a, "outflow.file_transfer.bytes"))
+	}
+	if most != bytes {
+		t.Errorf("%s: alerts count at most %d bytes, want %d", what, most, bytes)
+	}
+}
+
+// checkUploadAlert checks that outflow's default output has an alert for
+// the upload, made by the client.
+func checkUploadAlert(t *testing.T, alerts []map[string]any, cli netip.Addr, name string) {
+	t.Helper()
+	for _, a := range alerts {
+		if str(a, "rule.name") == "file-transfer" && str(a, "outflow.file_transfer.direction") == "upload" {
+			if got := str(a, "source.ip"); got != cli.String() {
+				t.Errorf("upload alert source.ip %s, want the client %s", got, cli)
+			}
+			if got := str(a, "file.name"); got != name {
+				t.Errorf("upload alert file.name %q, want %q", got, name)
+			}
+			return
+		}
+	}
+	t.Errorf("no file-transfer alert for the upload among %d alerts", len(alerts))
 }
 
 // ftpJob is what the FTP client helper does, passed in its environment.
@@ -381,7 +472,8 @@ func TestLabFTP(t *testing.T) {
 				PutLocal: putLocal, PutRemote: putName, GetRemote: getName, GetLocal: getLocal,
 			})
 			cl := lab.Command(lab.Client.NS, exe, "-test.run=^TestLabHelperFTPClient$", "-test.v")
-			cl.Env = append(os.Environ(), ftpJobEnv+"="+string(job))
+			// Under -race, a binary sleeps a second at exit unless told not to.
+			cl.Env = append(os.Environ(), ftpJobEnv+"="+string(job), "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 			if out, err := cl.CombinedOutput(); err != nil {
 				t.Fatalf("FTP client: %v\n%s", err, out)
 			}
@@ -395,8 +487,7 @@ func TestLabFTP(t *testing.T) {
 				t.Fatalf("downloaded file: %d bytes, err %v; want the %d bytes served", len(got), err, len(down))
 			}
 
-			flows, alerts := readCapture(t, pcap)
-			checkFTP(t, flows, alerts, ftpExpect{
+			checkFTP(t, readCapture(t, pcap), ftpExpect{
 				cli: cliIP, srv: srvIP, port: tc.port, passive: tc.mode == "pasv" || tc.mode == "epsv",
 				put: putName, get: getName, up: int64(len(up)), down: int64(len(down)),
 			})
@@ -450,9 +541,9 @@ type ftpExpect struct {
 	up, down int64
 }
 
-func checkFTP(t *testing.T, flows, alerts []map[string]any, e ftpExpect) {
+func checkFTP(t *testing.T, lr labRun, e ftpExpect) {
 	t.Helper()
-	ctl := withProtocol(flows, "ftp")
+	ctl := withProtocol(lr.flows, "ftp")
 	if len(ctl) != 1 {
 		t.Fatalf("%d ftp flows, want the one control connection", len(ctl))
 	}
@@ -469,8 +560,10 @@ func checkFTP(t *testing.T, flows, alerts []map[string]any, e ftpExpect) {
 	if n := num(c, "outflow.ftp.downloaded_bytes"); n != e.down {
 		t.Errorf("outflow.ftp.downloaded_bytes %d, want %d", n, e.down)
 	}
+	// The control session moved both files; an upload makes it an upload.
+	checkFlowAlerts(t, "ftp control", lr.each, c, e.cli, "upload", e.up+e.down, e.port == 21)
 
-	data := withProtocol(flows, "ftp-data")
+	data := withProtocol(lr.flows, "ftp-data")
 	if len(data) != 2 {
 		t.Fatalf("%d ftp-data flows, want 2 (STOR, RETR)", len(data))
 	}
@@ -511,36 +604,149 @@ func checkFTP(t *testing.T, flows, alerts []map[string]any, e ftpExpect) {
 		if !e.passive && num(d, "source.port") != 20 {
 			t.Errorf("%s: active data flow from port %d, want 20", w.cmd, num(d, "source.port"))
 		}
-	}
-
-	var upload map[string]any
-	for _, a := range alerts {
-		if str(a, "rule.name") == "file-transfer" && str(a, "outflow.file_transfer.direction") == "upload" {
-			upload = a
-			break
+		// The side that sent the file sent at least its bytes on the wire.
+		sender := "source.bytes"
+		if (w.dir == "upload") != (opener == e.cli) {
+			sender = "destination.bytes"
 		}
+		if got := num(d, sender); got < w.bytes {
+			t.Errorf("%s: %s %d, less than the file's %d bytes", w.cmd, sender, got, w.bytes)
+		}
+		// Data channels sit on negotiated ports: never "non-standard".
+		checkFlowAlerts(t, w.cmd+" data", lr.each, d, e.cli, w.dir, w.bytes, true)
 	}
-	if upload == nil {
-		t.Fatalf("no file-transfer alert for the upload among %d alerts", len(alerts))
+	checkUploadAlert(t, lr.alerts, e.cli, e.put)
+}
+
+func TestLabTFTP(t *testing.T) {
+	netlab.Require(t, "in.tftpd", "tcpdump", "ss")
+	tests := []struct {
+		name   string
+		v6     bool
+		client string // tftp (tftp-hpa) or busybox
+	}{
+		{"tftp-hpa IPv4", false, "tftp"},
+		{"tftp-hpa IPv6", true, "tftp"},
+		// busybox asks for a larger block size: the server answers with
+		// an OACK and blocks of that size.
+		{"busybox blksize 1428 IPv4", false, "busybox"},
 	}
-	// The client is the actor even when the server opened the data flow.
-	if got := str(upload, "source.ip"); got != e.cli.String() {
-		t.Errorf("upload alert source.ip %s, want the client %s", got, e.cli)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.client == "busybox" {
+				netlab.Require(t, "busybox")
+			} else {
+				netlab.Require(t, tc.client)
+			}
+			lab := netlab.New(t)
+			srvIP, cliIP := lab.Server.V4, lab.Client.V4
+			if tc.v6 {
+				if !lab.Server.V6.IsValid() {
+					t.Skip("no IPv6 in the lab")
+				}
+				srvIP, cliIP = lab.Server.V6, lab.Client.V6
+			}
+			dir := t.TempDir()
+			root := filepath.Join(dir, "tftpboot")
+			client := filepath.Join(dir, "client")
+			for _, d := range []string{root, client} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// in.tftpd runs as nobody: it creates uploads in root and
+			// serves only world-readable files.
+			if err := os.Chmod(root, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			const putName, getName = "firmware.bin", "config.bin"
+			putLocal, getLocal := filepath.Join(client, "up.bin"), filepath.Join(client, "down.bin")
+			up := labFile(t, putLocal, 50<<10, 200<<10, 0o644)
+			down := labFile(t, filepath.Join(root, getName), 50<<10, 200<<10, 0o644)
+			t.Logf("upload %d bytes, download %d bytes", len(up), len(down))
+
+			lab.Start(lab.Server.NS, "in.tftpd", "-L", "-c", "-u", "nobody", "-a", netip.AddrPortFrom(srvIP, 69).String(), "-s", root)
+			lab.WaitListen(lab.Server.NS, "udp", 69)
+			pcap := filepath.Join(dir, "tftp.pcap")
+			stop := lab.Capture(lab.Server.NS, lab.Server.Iface, pcap)
+			if tc.client == "busybox" {
+				lab.Run(lab.Client.NS, "busybox", "tftp", "-b", "1428", "-p", "-l", putLocal, "-r", putName, srvIP.String())
+				lab.Run(lab.Client.NS, "busybox", "tftp", "-b", "1428", "-g", "-l", getLocal, "-r", getName, srvIP.String())
+			} else {
+				lab.Run(lab.Client.NS, "tftp", "-m", "binary", srvIP.String(), "-c", "put", putLocal, putName)
+				lab.Run(lab.Client.NS, "tftp", "-m", "binary", srvIP.String(), "-c", "get", getName, getLocal)
+			}
+			stop()
+
+			if got, err := os.ReadFile(filepath.Join(root, putName)); err != nil || !bytes.Equal(got, up) {
+				t.Fatalf("uploaded file on the server: %d bytes, err %v; want the %d bytes sent", len(got), err, len(up))
+			}
+			if got, err := os.ReadFile(getLocal); err != nil || !bytes.Equal(got, down) {
+				t.Fatalf("downloaded file: %d bytes, err %v; want the %d bytes served", len(got), err, len(down))
+			}
+
+			checkTFTP(t, readCapture(t, pcap), cliIP, srvIP, []tftpExpect{
+				{"WRQ", putName, "upload", int64(len(up))},
+				{"RRQ", getName, "download", int64(len(down))},
+			})
+		})
 	}
-	if got := str(upload, "file.name"); got != e.put {
-		t.Errorf("upload alert file.name %q, want %q", got, e.put)
+}
+
+type tftpExpect struct {
+	request, name, dir string
+	bytes              int64
+}
+
+func checkTFTP(t *testing.T, lr labRun, cli, srv netip.Addr, want []tftpExpect) {
+	t.Helper()
+	tftp := withProtocol(lr.flows, "tftp")
+	if len(tftp) != 2*len(want) {
+		t.Errorf("%d tftp flows, want %d (a request and a transfer each)", len(tftp), 2*len(want))
 	}
-	if e.port != 21 {
-		// Some alert must say the control session used a non-standard
-		// port (the data channel's alert cannot: its ports are negotiated).
-		found := false
-		for _, a := range alerts {
-			if str(a, "rule.name") == "file-transfer" && num(a, "destination.port") == int64(e.port) && field(a, "outflow.file_transfer.standard_port") == false {
-				found = true
+	for _, w := range want {
+		var req, xfer []map[string]any
+		for _, f := range tftp {
+			if str(f, "outflow.tftp.request") != w.request {
+				continue
+			}
+			if num(f, "destination.port") == 69 {
+				req = append(req, f)
+			} else {
+				xfer = append(xfer, f)
 			}
 		}
-		if !found {
-			t.Errorf("no file-transfer alert for port %d marked non-standard", e.port)
+		if len(req) != 1 || len(xfer) != 1 {
+			t.Errorf("%s: %d request flows to port 69 and %d transfer flows, want 1 and 1", w.request, len(req), len(xfer))
+			continue
+		}
+		r, x := req[0], xfer[0]
+		if str(r, "source.ip") != cli.String() || str(r, "destination.ip") != srv.String() {
+			t.Errorf("%s: request flow %s -> %s, want %s -> %s", w.request, str(r, "source.ip"), str(r, "destination.ip"), cli, srv)
+		}
+		// The server answers from a new port, so it opens the transfer flow.
+		if str(x, "source.ip") != srv.String() || str(x, "destination.ip") != cli.String() || num(x, "destination.port") != num(r, "source.port") {
+			t.Errorf("%s: transfer flow %s -> %s:%d, want %s -> %s:%d", w.request, str(x, "source.ip"), str(x, "destination.ip"), num(x, "destination.port"), srv, cli, num(r, "source.port"))
+		}
+		for _, f := range []map[string]any{r, x} {
+			what := w.request + " request"
+			if f == nil || num(f, "destination.port") != 69 {
+				what = w.request + " transfer"
+			}
+			if got := str(f, "file.name"); got != w.name {
+				t.Errorf("%s: file.name %q, want %q", what, got, w.name)
+			}
+			if got := str(f, "outflow.tftp.direction"); got != w.dir {
+				t.Errorf("%s: outflow.tftp.direction %q, want %q", what, got, w.dir)
+			}
+			if got := num(f, "outflow.tftp.bytes"); got != w.bytes {
+				t.Errorf("%s: outflow.tftp.bytes %d, want %d", what, got, w.bytes)
+			}
+			if got := field(f, "outflow.tftp.complete"); got != true {
+				t.Errorf("%s: outflow.tftp.complete %v, want true", what, got)
+			}
+			checkFlowAlerts(t, what, lr.each, f, cli, w.dir, w.bytes, true)
 		}
 	}
+	checkUploadAlert(t, lr.alerts, cli, want[0].name)
 }

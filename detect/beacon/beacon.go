@@ -11,28 +11,43 @@
 // windowed by wall-clock time, so a container that lives six minutes is
 // judged on its six minutes, and a 24-hour beacon on its last Ring check-ins.
 //
-// The score (0..1) is a weighted mean of four components, each 0..1:
+// A series alerts when two independent conditions hold. First, its score
+// (0..1, how much it looks like a beacon) reaches Config.Threshold. The
+// score is a weighted mean of four components, each 0..1:
 //
-//	Interval     0.40  regularity of the inter-check-in intervals, RITA's
-//	                   robust form: mean of (1-|Bowley skew|) and (1-MAD/median)
+//	Interval     0.40  regularity of the intervals in RITA's robust form:
+//	                   mean of 1-|Bowley skew| and 1-MAD/median (clear
+//	                   missed beats unfolded first)
 //	Periodicity  0.25  phase coherence of the intervals at the estimated
-//	                   fundamental period (the Fourier transform of the interval
-//	                   distribution at 1/period); integer multiples of the
-//	                   period (missed beats) stay coherent, random gaps do not
-//	Coverage     0.20  share of the observed span not inside gaps longer than
-//	                   6 periods: one cluster of activity is not a beacon
-//	Size         0.15  regularity of check-in sizes, same robust form as
-//	                   Interval, so occasional tasking bursts do not matter
+//	                   fundamental period, i.e. the magnitude of the Fourier
+//	                   transform of the interval distribution at 1/period:
+//	                   multiples of the period (missed beats) stay coherent,
+//	                   random gaps do not
+//	Coverage     0.20  share of the observed span not inside gaps longer
+//	                   than 6 periods: one cluster of activity is no beacon
+//	Size         0.15  regularity of check-in sizes, same robust form, so
+//	                   occasional tasking bursts do not matter
 //
-// Why these weights: timing is what defines a beacon, so the two timing
-// components carry 65%. Interval regularity leads because, unlike phase
-// coherence, it survives 50% jitter (Cobalt Strike's maximum: intervals
-// uniform on [0.5, 1] x sleep keep MAD/median near 0.17, random arrivals sit
-// near 0.7). Periodicity is what still separates 10-30% jitter from chance
-// when beats are missed. Coverage is weighted above Size because bursty
-// browsing is the main benign look-alike (regular within a burst, long gaps
-// between bursts) while benign repeated API calls have perfectly regular
-// sizes: size is supporting evidence only, and implants may pad randomly.
+// Timing defines a beacon, so the two timing components carry 65%. Interval
+// leads because, unlike phase coherence, it survives 50% jitter (intervals
+// uniform on [0.5, 1] x sleep keep MAD/median near 0.17; random arrivals sit
+// near 0.7). Periodicity is what tells 10-30% jitter with missed beats from
+// chance. Coverage outweighs Size because bursty browsing is the main benign
+// look-alike (regular within a burst, long gaps between bursts), whereas
+// benign repeated API calls have perfectly regular sizes and implants may
+// pad randomly: size is supporting evidence only.
+//
+// Second, the series passes a significance gate: enough intervals lie near
+// the period that random (Poisson) arrivals would produce that many with
+// probability below 4e-4 per test, spent down over the series' life. This
+// is what makes few check-ins safe: six clockwork check-ins pass, six
+// loosely jittered ones do not yet (see gateBands in score.go).
+//
+// The period is estimated as the fundamental that explains the intervals as
+// integer multiples, so missed beats (intervals of 2 or 3 periods) do not
+// move it. Check-ins closer than a tenth of the median interval to the
+// previous one (UDP retries from a new source port, a second flow of the
+// same check-in) are merged before scoring.
 package beacon
 
 import (
@@ -53,11 +68,15 @@ type Key struct {
 
 // Config tunes a Tracker. Zero fields take the defaults documented on each.
 type Config struct {
-	// Threshold is the score (0..1) at which a series alerts. Default 0.8:
-	// RITA practitioners triage at 0.8-0.85 on RITA's own scale; on this
-	// score the evaluation puts random and bursty traffic at about 0.5-0.75
-	// and Cobalt Strike style beacons at 0.8-1.0 even at 50% jitter with 20%
-	// missed beats, so 0.8 is the point that keeps false positives <= 1%.
+	// Threshold is the score (0..1) at which a series that passed the
+	// significance gate alerts. Default 0.6: random arrivals settle near
+	// 0.5 (Interval ~0.5, Periodicity ~0), the weakest beacons targeted
+	// (Cobalt Strike 50% jitter with 20% missed beats) score 0.65-0.85,
+	// clockwork ones 0.95+. Chance regularity in short series is the gate's
+	// job, not the threshold's, so the threshold only has to reject series
+	// that are significant but do not look like beacons (one burst, erratic
+	// sizes and timing together). Raising it to 0.7 halves false positives
+	// on random traffic but costs ~10% recall at 50% jitter.
 	Threshold float64
 	// MinCheckins is the number of check-ins (after coalescing retries) a
 	// series needs before it can alert. Default 6: five intervals are the
@@ -65,7 +84,7 @@ type Config struct {
 	// lives six minutes with a 45 s beacon alert (9 check-ins).
 	MinCheckins int
 	// Ring is how many recent check-ins are kept per series. Default 64
-	// (512 bytes per series); values below MinCheckins are raised to it.
+	// (512 bytes per series); clamped to MinCheckins..1024.
 	Ring int
 	// MaxSeries caps tracked series. Default 100000. When full, the least
 	// recently active series that has not yet reached MinCheckins is evicted
@@ -110,6 +129,10 @@ const (
 	DefaultSeriesIdle     = 10 * time.Minute
 )
 
+// maxRing bounds per-series memory (8 bytes per check-in) and the size of
+// the significance tables built by NewTracker.
+const maxRing = 1024
+
 // idlePeriods is k in max(SeriesIdle, k*period): tolerate three missed beats.
 const idlePeriods = 4
 
@@ -124,10 +147,11 @@ type Verdict struct {
 	Score float64 // weighted mean of the four components, 0..1
 	// Components, 0..1 each; see the package documentation.
 	Interval, Size, Periodicity, Coverage float64
-	// Period is the estimated fundamental interval (the typical single
+	// Period is the estimated fundamental interval (the median single
 	// sleep, missed beats unfolded). Jitter is the spread of single
-	// intervals (twice their interquartile range; for uniform jitter that is
-	// the full width), so Jitter/Period is the relative jitter.
+	// intervals: twice their interquartile range, which for uniform jitter
+	// is its full width. For Cobalt Strike's sleep S with jitter j,
+	// Period ~ S(1-j/2) and Jitter ~ jS, so Jitter/(Period+Jitter/2) ~ j.
 	Period, Jitter time.Duration
 	Count          int   // check-ins seen over the series' life
 	First, Last    int64 // first and latest check-in, Unix ns
@@ -215,6 +239,12 @@ func NewTracker(cfg Config) *Tracker {
 	}
 	if cfg.Ring < cfg.MinCheckins {
 		cfg.Ring = cfg.MinCheckins
+	}
+	if cfg.Ring > maxRing {
+		cfg.Ring = maxRing
+	}
+	if cfg.MinCheckins > cfg.Ring {
+		cfg.MinCheckins = cfg.Ring
 	}
 	if cfg.MaxSeries <= 0 {
 		cfg.MaxSeries = DefaultMaxSeries
@@ -306,7 +336,14 @@ func (t *Tracker) Add(k Key, ts int64, bytes uint64) (Verdict, bool) {
 		s.flags |= flagEstablished
 		t.moveTo(idx, listEst)
 	}
-	if s.flags&(flagSlow|flagStrobe) != 0 && s.count%slowRescore != 0 {
+	switch {
+	case s.flags&flagStrobe != 0:
+		// Reported once; a strobe is not re-judged as a beacon.
+		return Verdict{}, false
+	case s.flags&flagAlerted != 0 && s.count < 2*s.reported:
+		// Nothing to report before the count doubles: skip the work.
+		return Verdict{}, false
+	case s.flags&flagSlow != 0 && s.count%slowRescore != 0:
 		return Verdict{}, false
 	}
 
@@ -338,8 +375,7 @@ func (t *Tracker) Add(k Key, ts int64, bytes uint64) (Verdict, bool) {
 		v.Strobe = true
 		return v, true
 	}
-	if s.flags&flagStrobe != 0 || !r.significant || r.score < t.cfg.Threshold ||
-		r.period < minP || r.period > maxP {
+	if !r.significant || r.score < t.cfg.Threshold || r.period < minP || r.period > maxP {
 		return Verdict{}, false
 	}
 	switch {

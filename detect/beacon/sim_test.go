@@ -49,41 +49,38 @@ type beaconSpec struct {
 	maxSpan     time.Duration
 }
 
-// genBeacon simulates one implant. Check-in sizes are a per-implant base
-// size with +-10% noise; 5% of check-ins carry tasking output 10-100x larger.
-// Each check-in takes 0-50 ms of network and processing time before the
-// implant sleeps again. UDP implants resend 10% of check-ins 0.2-1 s later
-// from yet another source port (a second flow carrying the same data).
+// genBeacon simulates one implant. It checks in when it starts and then
+// after every sleep; a missed check-in (blocked, host busy) leaves a double
+// interval. Check-in sizes are a per-implant base size with +-10% noise;
+// 5% of check-ins carry tasking output 10-100x larger. Each check-in takes
+// 0-50 ms of network and processing time before the implant sleeps again.
+// UDP implants resend 10% of check-ins 0.2-1 s later from yet another
+// source port (a second flow carrying the same data).
 func genBeacon(r *rand.Rand, sp beaconSpec) trace {
 	var tr trace
 	sleep := float64(sp.sleep)
-	now := base + r.Int64N(int64(sp.sleep))
-	start := now
+	start := base + r.Int64N(int64(sp.sleep))
+	now := start
 	baseSize := 100 + r.Float64()*1900
-	n := 0
-	for n < sp.maxCheckins {
+	for n := 0; n < sp.maxCheckins && now-start <= int64(sp.maxSpan); {
+		if r.Float64() >= sp.missed {
+			size := baseSize * (0.9 + 0.2*r.Float64())
+			if r.Float64() < 0.05 {
+				size *= 10 + 90*r.Float64()
+			}
+			tr.events = append(tr.events, event{now, uint64(size)})
+			if sp.variant != varKeepAlive || len(tr.conns) == 0 {
+				tr.conns = append(tr.conns, now)
+			}
+			if sp.variant == varUDP && r.Float64() < 0.1 {
+				retry := now + int64((0.2+0.8*r.Float64())*1e9)
+				tr.events = append(tr.events, event{retry, uint64(size)})
+				tr.conns = append(tr.conns, retry)
+			}
+			n++
+			now += int64(r.Float64() * 50e6)
+		}
 		now += int64(sleep * (1 - sp.jitter*r.Float64()))
-		if now-start > int64(sp.maxSpan) {
-			break
-		}
-		if r.Float64() < sp.missed {
-			continue
-		}
-		size := baseSize * (0.9 + 0.2*r.Float64())
-		if r.Float64() < 0.05 {
-			size *= 10 + 90*r.Float64()
-		}
-		tr.events = append(tr.events, event{now, uint64(size)})
-		if sp.variant != varKeepAlive || len(tr.conns) == 0 {
-			tr.conns = append(tr.conns, now)
-		}
-		if sp.variant == varUDP && r.Float64() < 0.1 {
-			retry := now + int64((0.2+0.8*r.Float64())*1e9)
-			tr.events = append(tr.events, event{retry, uint64(size)})
-			tr.conns = append(tr.conns, retry)
-		}
-		n++
-		now += int64(r.Float64() * 50e6)
 	}
 	return tr
 }
