@@ -87,6 +87,10 @@ var (
 	ErrNotCapture = errors.New("not a pcap or pcapng capture")
 	ErrTruncated  = errors.New("capture cut off mid-record")
 	ErrCorrupt    = errors.New("corrupt record")
+	// ErrTimeout is returned by live sources when no packet arrived within
+	// their poll timeout, so the caller can run its timers; the source is
+	// still good.
+	ErrTimeout = errors.New("no packet within the poll timeout")
 )
 
 // FileError is a read error in a capture file, with the byte offset (in the
