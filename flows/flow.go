@@ -79,6 +79,9 @@ type Flow struct {
 	// Interface is the capture interface of the first packet, as numbered
 	// by its source.
 	Interface int32
+	// Owner is what the table's Attributor said owns the flow (for the
+	// sensor, a container index); 0 when unknown.
+	Owner uint32
 	// Burst bookkeeping: the time of the last check-in event and the
 	// counters when observers last heard of the flow (for deltas).
 	lastBurst  int64

@@ -29,6 +29,13 @@ type ObserverFunc func(ev Event, f *Flow)
 
 func (fn ObserverFunc) FlowEvent(ev Event, f *Flow) { fn(ev, f) }
 
+// Attributor names the owner of a new flow (the sensor: the container
+// that sent it) once, when the flow is created, so that per-packet work
+// never repeats the lookup. 0 means unknown.
+type Attributor interface {
+	Attribute(f *Flow) uint32
+}
+
 // Config sets the table's limits and timeouts. Zero values take defaults.
 type Config struct {
 	MaxFlows       int           // hard cap on tracked flows (default 1,000,000)
@@ -85,6 +92,7 @@ type TableStats struct {
 type Table struct {
 	cfg     Config
 	obs     Observer
+	attr    Attributor
 	app     Inspector
 	idx     index
 	chunks  [][]Flow
@@ -111,6 +119,9 @@ func NewTable(cfg Config, app Inspector, obs Observer) *Table {
 	t.timeout[listTCP] = int64(cfg.TCPIdleTimeout)
 	return t
 }
+
+// SetAttributor installs the owner lookup for new flows (nil: none).
+func (t *Table) SetAttributor(a Attributor) { t.attr = a }
 
 // Stats returns the table's counters.
 func (t *Table) Stats() TableStats {
@@ -409,6 +420,9 @@ func (t *Table) create(k Key, hash uint32, h *decode.Headers, srcIsA bool, ts in
 	t.stats.Created++
 	if n := t.idx.n; n > t.stats.MaxActive {
 		t.stats.MaxActive = n
+	}
+	if t.attr != nil {
+		f.Owner = t.attr.Attribute(f)
 	}
 	if t.app != nil {
 		f.App = t.app.Begin(f, ts)
