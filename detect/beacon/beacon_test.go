@@ -425,7 +425,7 @@ func TestGateCalibration(t *testing.T) {
 		for _, e := range genPoisson(r, time.Minute, 64).events {
 			tr.Add(k, e.ts, e.bytes)
 			s := &tr.slab[tr.index[k]]
-			res := tr.sc.score(s, DefaultMinCheckins)
+			res := tr.sc.score(s, DefaultMinCheckins, 0)
 			if !res.ok {
 				continue
 			}

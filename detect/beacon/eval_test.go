@@ -323,9 +323,9 @@ func shortDur(d time.Duration) string {
 
 // TestEvaluation prints the evaluation table and asserts the targets on two
 // seeds: recall >= 0.95 up to 30% jitter and >= 0.8 at 50% jitter, pooled
-// per jitter level, and per cell within 0.05 (two standard errors of 100
-// series) of the same targets; false-positive rate <= 1% on random and on
-// bursty series.
+// per jitter level, and per cell within 0.05 of the same targets (sampling
+// slack: a cell holds 100 series); false-positive rate <= 1% on random and
+// on bursty series.
 func TestEvaluation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("evaluation takes a few seconds")

@@ -118,7 +118,7 @@ type EgressVolume struct {
 // Beacon configures the beacon detector; the fields mirror beacon.Config.
 type Beacon struct {
 	Enabled bool `yaml:"enabled"`
-	// Threshold is the score (0..1) at which a series alerts. Default 0.8.
+	// Threshold is the score (0..1) at which a series alerts. Default 0.6 (with the significance test against random arrivals, which does the false-positive control; see detect/beacon).
 	Threshold float64 `yaml:"threshold" check:"unit"`
 	// MinCheckins a series needs before it can alert. Default 6; at least 3.
 	MinCheckins int `yaml:"min_checkins" check:">=3"`
@@ -282,7 +282,7 @@ func Default() *Config {
 			},
 			Beacon: Beacon{
 				Enabled:        true,
-				Threshold:      0.8,
+				Threshold:      0.6,
 				MinCheckins:    6,
 				Ring:           64,
 				MaxSeries:      100000,

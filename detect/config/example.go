@@ -44,7 +44,7 @@ detectors:
   # Command-and-control beaconing.
   beacon:
     enabled: true
-    threshold: 0.8                 # score 0..1 at which a series alerts
+    threshold: 0.6                 # score 0..1 at which a series alerts (plus a significance test)
     min_checkins: 6                # check-ins before a series can alert (>= 3)
     ring: 64                       # recent check-ins kept per series
     max_series: 100000             # tracked series (memory bound)
