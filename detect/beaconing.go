@@ -105,8 +105,21 @@ func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
 	entity := f.Entity.String()
 	dest := f.Dst.String()
 	d.add(beacon.Key{Entity: entity, Dest: dest, Port: f.DstPort, Transport: f.Proto}, t, size, f, sink)
-	if f.Domain != "" {
+	if f.Domain != "" && f.Domain != dest {
+		// Also by name (a Host header may hold the address itself).
 		d.add(beacon.Key{Entity: entity, Dest: f.Domain, Port: f.DstPort, Transport: f.Proto}, t, size, f, sink)
+	}
+	if f.Protocol == "http" {
+		// And by URL path: C2 profiles check in on a fixed path, and other
+		// requests to the same server (a stager download, a tasking
+		// upload) would otherwise dilute the series.
+		if res := f.Summary().Resource; res != "" {
+			host := f.Domain
+			if host == "" {
+				host = dest
+			}
+			d.add(beacon.Key{Entity: entity, Dest: host + res, Port: f.DstPort, Transport: f.Proto}, t, size, f, sink)
+		}
 	}
 }
 

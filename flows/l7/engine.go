@@ -237,11 +237,21 @@ func (s *State) Domain() string {
 	if s.sess != nil {
 		s.sum = Summary{Files: s.sum.Files[:0]}
 		s.sess.Summary(&s.sum)
-		if s.sum.Domain != "" {
-			return s.sum.Domain
+		if d := s.sum.Domain; d != "" && !isAddrLiteral(d) {
+			return d
 		}
 	}
 	return s.name
+}
+
+// isAddrLiteral reports whether a Host or SNI value is an IP address, which
+// is not a destination name.
+func isAddrLiteral(d string) bool {
+	if len(d) > 0 && d[0] == '[' {
+		return true
+	}
+	_, err := netip.ParseAddr(d)
+	return err == nil
 }
 
 // Fields adds the session's fields to d; nothing when the flow is

@@ -121,6 +121,7 @@ const MaxFileOps = 16
 type Summary struct {
 	Protocol     string
 	Domain       string // HTTP Host, TLS SNI or DNS question, when known
+	Resource     string // what was asked for: the first HTTP request's path, without the query
 	User         string
 	Encrypted    bool     // TLS, AUTH TLS, SMB3 encryption, SSH
 	Files        []FileOp // at most MaxFileOps

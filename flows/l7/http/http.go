@@ -884,6 +884,7 @@ func (s *session) Fields(d *ecs.Doc) {
 func (s *session) Summary(sum *l7.Summary) {
 	sum.Protocol = "http"
 	sum.Domain = s.host
+	sum.Resource = s.path
 	sum.Uploaded = s.reqBody
 	sum.Downloaded = s.respBody
 	sum.Files = append(sum.Files[:0], s.files...)
