@@ -337,6 +337,11 @@ func TestSession(t *testing.T) {
 			if len(sum.Files) == 0 {
 				sum.Files = nil
 			}
+			// Resource is the first request's path: checked against url.path.
+			if p, _ := got["url.path"].(string); sum.Resource != p {
+				t.Errorf("Summary.Resource = %q, want url.path %q", sum.Resource, p)
+			}
+			sum.Resource = ""
 			if !reflect.DeepEqual(sum, tt.sum) {
 				t.Errorf("Summary = %+v, want %+v", sum, tt.sum)
 			}
