@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	"outflow/detect/beacon"
@@ -62,14 +63,37 @@ type Beacon struct {
 	internal   Networks
 	tr         *beacon.Tracker
 	prevalence map[string]map[Entity]struct{}
+
+	// Admission: most series never see a second check-in (one-off
+	// connections), so a series enters the tracker only at its second one.
+	// The first waits in a direct-mapped table under a 64-bit fingerprint
+	// that costs no allocation; a collision overwrites, which only delays
+	// that series' admission by one check-in.
+	seed      maphash.Seed
+	pending   []pendingCheckin
+	promoted  map[uint64]struct{} // series already in the tracker
+	maxSeries int
 }
+
+type pendingCheckin struct {
+	fp   uint64
+	t    int64
+	size uint64
+}
+
+const pendingSlots = 1 << 18 // 6 MiB
 
 // NewBeacon builds the detector; internal is the internal networks.
 func NewBeacon(cfg BeaconConfig, internal Networks) *Beacon {
 	if cfg.PrevalenceEntities <= 0 {
 		cfg.PrevalenceEntities = 5
 	}
-	return &Beacon{cfg: cfg, internal: internal, tr: beacon.NewTracker(cfg.Tracker), prevalence: map[string]map[Entity]struct{}{}}
+	maxSeries := cfg.Tracker.MaxSeries
+	if maxSeries <= 0 {
+		maxSeries = beacon.DefaultMaxSeries
+	}
+	return &Beacon{cfg: cfg, internal: internal, tr: beacon.NewTracker(cfg.Tracker), prevalence: map[string]map[Entity]struct{}{},
+		seed: maphash.MakeSeed(), pending: make([]pendingCheckin, pendingSlots), promoted: map[uint64]struct{}{}, maxSeries: maxSeries}
 }
 
 func (d *Beacon) Name() string { return BeaconRule.Name }
@@ -102,25 +126,83 @@ func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
 		return
 	}
 	t, size := f.CheckinTime(), f.CheckinBytes()
-	entity := f.Entity.String()
-	dest := f.Dst.String()
-	d.add(beacon.Key{Entity: entity, Dest: dest, Port: f.DstPort, Transport: f.Proto}, t, size, f, sink)
-	if f.Domain != "" && f.Domain != dest {
+	d.checkin(f, seriesAddr, "", t, size, sink)
+	if f.Domain != "" && f.Domain != f.Dst.String() {
 		// Also by name (a Host header may hold the address itself).
-		d.add(beacon.Key{Entity: entity, Dest: f.Domain, Port: f.DstPort, Transport: f.Proto}, t, size, f, sink)
+		d.checkin(f, seriesName, f.Domain, t, size, sink)
 	}
 	if f.Protocol == "http" {
 		// And by URL path: C2 profiles check in on a fixed path, and other
 		// requests to the same server (a stager download, a tasking
 		// upload) would otherwise dilute the series.
 		if res := f.Summary().Resource; res != "" {
-			host := f.Domain
-			if host == "" {
-				host = dest
-			}
-			d.add(beacon.Key{Entity: entity, Dest: host + res, Port: f.DstPort, Transport: f.Proto}, t, size, f, sink)
+			d.checkin(f, seriesPath, res, t, size, sink)
 		}
 	}
+}
+
+// Series kinds: by destination address, by name, by HTTP path.
+const (
+	seriesAddr byte = iota
+	seriesName
+	seriesPath
+)
+
+// checkin routes one check-in through admission to the tracker.
+func (d *Beacon) checkin(f *Flow, kind byte, name string, t int64, size uint64, sink Sink) {
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	h.WriteByte(kind)
+	h.WriteString(f.Entity.ContainerID)
+	ea := f.Entity.IP.As16()
+	h.Write(ea[:])
+	switch kind {
+	case seriesAddr:
+		da := f.Dst.As16()
+		h.Write(da[:])
+	case seriesPath:
+		da := f.Dst.As16()
+		h.Write(da[:])
+		h.WriteString(f.Domain)
+		h.WriteString(name)
+	default:
+		h.WriteString(name)
+	}
+	h.WriteByte(byte(f.DstPort >> 8))
+	h.WriteByte(byte(f.DstPort))
+	h.WriteByte(f.Proto)
+	fp := h.Sum64()
+
+	if _, ok := d.promoted[fp]; !ok {
+		slot := &d.pending[fp&(pendingSlots-1)]
+		if slot.fp != fp {
+			*slot = pendingCheckin{fp, t, size}
+			return
+		}
+		first := *slot
+		*slot = pendingCheckin{}
+		if len(d.promoted) >= 4*d.maxSeries {
+			clear(d.promoted) // stale entries only cost a re-admission
+		}
+		d.promoted[fp] = struct{}{}
+		d.add(d.key(f, kind, name), first.t, first.size, f, sink)
+	}
+	d.add(d.key(f, kind, name), t, size, f, sink)
+}
+
+func (d *Beacon) key(f *Flow, kind byte, name string) beacon.Key {
+	dest := name
+	switch kind {
+	case seriesAddr:
+		dest = f.Dst.String()
+	case seriesPath:
+		host := f.Domain
+		if host == "" {
+			host = f.Dst.String()
+		}
+		dest = host + name
+	}
+	return beacon.Key{Entity: f.Entity.String(), Dest: dest, Port: f.DstPort, Transport: f.Proto}
 }
 
 func (d *Beacon) add(k beacon.Key, t int64, size uint64, f *Flow, sink Sink) {
