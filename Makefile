@@ -71,3 +71,8 @@ bench-go:
 
 clean:
 	rm -rf $(BIN) testdata/bench
+
+# The container sensor against a real Docker engine (root, docker.io,
+# busybox-static, vsftpd). .ci/run starts dockerd and runs this.
+e2e:
+	OUTFLOW_E2E=1 OUTFLOW_E2E_REQUIRE=$${OUTFLOW_E2E_REQUIRE:-0} $(GO) test -count=1 -run '^TestE2EDocker$$' -v -timeout 10m ./cmd/outflow

@@ -117,6 +117,9 @@ func NewAlerts(out *ecs.Writer, window time.Duration, enrich ...AlertEnricher) *
 	return &Alerts{out: out, window: int64(window), max: 100_000, seen: map[dedupKey]*dedupEntry{}, enrich: enrich}
 }
 
+// AddEnricher adds an enricher for alerts written from now on.
+func (w *Alerts) AddEnricher(e AlertEnricher) { w.enrich = append(w.enrich, e) }
+
 // OnWrite registers fn to be told of every alert written (tests, response).
 func (w *Alerts) OnWrite(fn func(a *Alert, id string)) { w.observer = fn }
 

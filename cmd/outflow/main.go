@@ -32,6 +32,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"read", "analyse capture files (pcap, pcapng, gzip; - for stdin)", runRead},
+		{"sense", "watch every container on this host, live (needs root: CAP_NET_RAW, CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE)", runSense},
+		{"containers", "list the containers the sensor attributes traffic to", runContainers},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "outflow", version)
 			return nil

@@ -67,15 +67,19 @@ type ifaceNames struct {
 	ids   map[string]int32
 }
 
-func (n *ifaceNames) id(name string) int {
+func (n *ifaceNames) id(name string) int { return n.idNamed(name, name) }
+
+// idNamed interns key (unique per capture point) and records the interface
+// name shown in records; several namespaces may each have an "eth0".
+func (n *ifaceNames) idNamed(key, name string) int {
 	if n.ids == nil {
 		n.ids = map[string]int32{}
 	}
-	if i, ok := n.ids[name]; ok {
+	if i, ok := n.ids[key]; ok {
 		return int(i)
 	}
 	n.names = append(n.names, name)
-	n.ids[name] = int32(len(n.names) - 1)
+	n.ids[key] = int32(len(n.names) - 1)
 	return len(n.names) - 1
 }
 

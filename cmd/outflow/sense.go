@@ -1,0 +1,606 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"outflow/capture"
+	"outflow/capture/container"
+	"outflow/capture/live"
+	"outflow/detect"
+	"outflow/flows"
+	"outflow/flows/decode"
+	"outflow/flows/ecs"
+	"outflow/flows/l7"
+)
+
+// outflow sense: the sensor on a container host. It captures on every
+// container's host-side veth (or inside the container's namespace when it
+// has none) and, for host-network containers, on the host's own interfaces,
+// and attributes every flow to the container that sent it.
+
+const (
+	ownerHost    uint32 = 0         // the host itself, or unknown
+	ownerDropped uint32 = 1<<32 - 1 // a duplicate view of a bridged container's flow
+	ownerFirst   uint32 = 1         // container owners start here
+)
+
+type senseFlags struct {
+	dockerSocket string
+	procRoot     string
+	rescan       time.Duration
+	hostIfaces   []string
+	includeHost  bool
+	blockTimeout time.Duration
+	blockSize    int
+	blocks       int
+}
+
+func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("sense", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: outflow sense [flags]\n\nWatches every container on this host, live, until SIGINT or SIGTERM.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	var tf tableFlags
+	tf.register(fs)
+	var df detectFlags
+	df.register(fs)
+	var sf senseFlags
+	output := fs.StringP("output", "o", "", "write records to `FILE` instead of standard output")
+	writeFlows := fs.Bool("flows", false, "write one record per flow as well as the alerts")
+	fs.StringVar(&sf.dockerSocket, "docker-socket", "/var/run/docker.sock", "Docker Engine API socket for container metadata (skipped when absent)")
+	fs.StringVar(&sf.procRoot, "proc", "/proc", "proc file system to scan for containers")
+	fs.DurationVar(&sf.rescan, "rescan", 5*time.Second, "rescan /proc and the host's interfaces this often (events are followed in between)")
+	fs.StringSliceVar(&sf.hostIfaces, "host-ifaces", nil, "host interfaces to watch for host-network containers (default: every interface that is up, except loopback, bridges and container veths)")
+	fs.BoolVar(&sf.includeHost, "include-host", false, "also report flows of the host itself (not of any container) seen on host interfaces")
+	fs.DurationVar(&sf.blockTimeout, "block-timeout", 10*time.Millisecond, "how long the kernel holds a partly filled capture block (bounds alert latency)")
+	fs.IntVar(&sf.blockSize, "ring-block-size", 1<<20, "capture ring block size in bytes, per interface")
+	fs.IntVar(&sf.blocks, "ring-blocks", 8, "capture ring blocks per interface")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	log, err := newLogger(stderr, tf.logLevel)
+	if err != nil {
+		return err
+	}
+	tcfg, err := tf.config()
+	if err != nil {
+		return err
+	}
+	w, closeOut, err := openOutput(*output, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	out := ecs.NewWriter(w)
+
+	opts := []container.Option{container.WithProcRoot(sf.procRoot), container.WithNetlink(), container.WithRescan(sf.rescan), container.WithLogger(log)}
+	if _, err := os.Stat(sf.dockerSocket); err == nil {
+		opts = append(opts, container.WithDocker(sf.dockerSocket))
+	} else {
+		log.Info("no Docker API socket; container names come from /proc only", "socket", sf.dockerSocket)
+	}
+	col, err := container.New(opts...)
+	if err != nil {
+		return fmt.Errorf("container discovery: %w", err)
+	}
+	defer col.Close()
+
+	s := newSensor(col, sf, log)
+	det, err := buildDetection(&df, out, s, log)
+	if err != nil {
+		return err
+	}
+	defer det.close()
+	p := &pipeline{dec: decode.New(decode.Config{}), out: out, ifaces: &ifaceNames{}, start: time.Now()}
+	s.p = p
+	var obs flows.Observers
+	if *writeFlows {
+		obs = append(obs, flows.NewRecordWriter(out, append([]flows.Enricher{p.ifaces, s}, det.flowEnrich...)...))
+	}
+	if det.engine != nil {
+		p.detect = det.engine
+		obs = append(obs, det.engine)
+	}
+	var insp flows.Inspector
+	if !tf.noL7 {
+		p.l7 = l7.NewEngine(parsers(), l7.EngineConfig{})
+		insp = flows.NewL7Inspector(p.l7)
+	}
+	p.table = flows.NewTable(tcfg, insp, ownerFilter{obs})
+	p.table.SetAttributor(s)
+
+	return s.run(ctx, out, det)
+}
+
+// sensor owns the live sources and the container attribution.
+type sensor struct {
+	col *container.Collection
+	cfg senseFlags
+	log *slog.Logger
+	p   *pipeline
+	mu  sync.Mutex // serialises the pipeline: sources run in their own goroutines
+
+	host string
+
+	// Attribution state, under mu.
+	owners   map[string]uint32 // container ID -> owner
+	byOwner  []ownerInfo       // owner -> metadata (index owner-ownerFirst)
+	ifaceOf  map[int]string    // interned interface id -> capture kind
+	ifaceCtr map[int]uint32    // interned interface id -> container owner (veths, namespaces)
+	hostIf   map[int]bool      // interned interface ids that are host interfaces
+
+	sources map[string]*liveSource // by source key
+	closing bool                   // shutting down: sources stay listed for their counters
+	// First sightings, so that a container's veth is not taken for a host
+	// interface (or its namespace captured as well) while discovery is
+	// still mapping it: the same packets at two capture points would be
+	// counted twice.
+	firstSeen map[string]time.Time
+	wg        sync.WaitGroup
+	drops     uint64 // kernel drops of sources that have ended
+	captured  uint64 // packets the kernel counted on sources that have ended
+	skipped   uint64 // packets of bridged containers seen again on host interfaces
+}
+
+type ownerInfo struct {
+	c      *container.Container
+	dc     *detect.Container
+	labels []byte // container.labels as JSON, encoded once
+}
+
+type liveSource struct {
+	src  *live.Source
+	key  string
+	done chan struct{}
+}
+
+func newSensor(col *container.Collection, cfg senseFlags, log *slog.Logger) *sensor {
+	host, _ := os.Hostname()
+	return &sensor{col: col, cfg: cfg, log: log, host: host,
+		owners: map[string]uint32{}, ifaceCtr: map[int]uint32{}, hostIf: map[int]bool{}, sources: map[string]*liveSource{},
+		firstSeen: map[string]time.Time{}}
+}
+
+// ownerOf registers a container (under mu) and returns its owner number.
+func (s *sensor) ownerOf(c *container.Container) uint32 {
+	if o, ok := s.owners[c.ID]; ok {
+		s.byOwner[o-ownerFirst].c = c
+		s.byOwner[o-ownerFirst].dc = toDetect(c)
+		return o
+	}
+	labels, _ := json.Marshal(c.Labels)
+	s.byOwner = append(s.byOwner, ownerInfo{c: c, dc: toDetect(c), labels: labels})
+	o := ownerFirst + uint32(len(s.byOwner)-1)
+	s.owners[c.ID] = o
+	return o
+}
+
+func toDetect(c *container.Container) *detect.Container {
+	mode := c.NetworkMode
+	if c.HostNetwork {
+		mode = "host"
+	}
+	return &detect.Container{ID: c.ID, Name: c.Name, Image: c.Image, Runtime: c.Runtime, NetworkMode: mode, Labels: c.Labels}
+}
+
+func (s *sensor) info(o uint32) *ownerInfo {
+	if o < ownerFirst || o == ownerDropped || int(o-ownerFirst) >= len(s.byOwner) {
+		return nil
+	}
+	return &s.byOwner[o-ownerFirst]
+}
+
+// Attribute implements flows.Attributor: who sent a new flow. It runs with
+// mu held (from the packet path).
+func (s *sensor) Attribute(f *flows.Flow) uint32 {
+	iface := int(f.Interface)
+	if o, ok := s.ifaceCtr[iface]; ok {
+		return o
+	}
+	if !s.hostIf[iface] {
+		return ownerHost
+	}
+	src, sp := f.Src()
+	dst, dp := f.Dst()
+	sa, da := flows.AddrOf(src), flows.AddrOf(dst)
+	// Host-network containers: the local socket's owner.
+	for _, try := range [2][2]netip.AddrPort{
+		{netip.AddrPortFrom(sa, sp), netip.AddrPortFrom(da, dp)},
+		{netip.AddrPortFrom(da, dp), netip.AddrPortFrom(sa, sp)},
+	} {
+		if c, ok := s.col.OwnerOfSocket(f.Proto, try[0], try[1]); ok && c != nil {
+			return s.ownerOf(c)
+		}
+	}
+	if s.cfg.includeHost {
+		return ownerHost
+	}
+	return ownerDropped
+}
+
+// Container implements detect.Attributor.
+func (s *sensor) Container(f *flows.Flow) *detect.Container {
+	if i := s.info(f.Owner); i != nil {
+		return i.dc
+	}
+	return nil
+}
+
+// EnrichFlow implements flows.Enricher: container and orchestrator fields.
+func (s *sensor) EnrichFlow(f *flows.Flow, d *ecs.Doc) {
+	d.Str("host.name", s.host)
+	i := s.info(f.Owner)
+	if i == nil {
+		return
+	}
+	c := i.c
+	d.Str("container.id", c.ID)
+	d.Str("container.name", c.Name)
+	d.Str("container.image.name", c.Image)
+	d.Str("container.runtime", c.Runtime)
+	if len(c.Labels) > 0 {
+		d.Raw("container.labels", i.labels)
+	}
+	d.Str("outflow.container.network_mode", i.dc.NetworkMode)
+	if c.NetNS != 0 {
+		d.Uint("outflow.container.netns", c.NetNS)
+	}
+	if c.Pod.Name != "" {
+		d.Str("orchestrator.type", "kubernetes")
+		d.Str("orchestrator.namespace", c.Pod.Namespace)
+		d.Str("orchestrator.resource.type", "pod")
+		d.Str("orchestrator.resource.name", c.Pod.Name)
+		d.Str("orchestrator.resource.id", c.Pod.UID)
+	}
+}
+
+// EnrichAlert adds the same container context to alerts.
+func (s *sensor) EnrichAlert(a *detect.Alert, d *ecs.Doc) {
+	d.Str("host.name", s.host)
+	if a.Container == nil {
+		return
+	}
+	o, ok := s.owners[a.Container.ID]
+	if !ok {
+		return
+	}
+	i := s.info(o)
+	if len(i.c.Labels) > 0 {
+		d.Raw("container.labels", i.labels)
+	}
+	if i.c.NetNS != 0 {
+		d.Uint("outflow.container.netns", i.c.NetNS)
+	}
+	if i.c.Pod.Name != "" {
+		d.Str("orchestrator.type", "kubernetes")
+		d.Str("orchestrator.namespace", i.c.Pod.Namespace)
+		d.Str("orchestrator.resource.type", "pod")
+		d.Str("orchestrator.resource.name", i.c.Pod.Name)
+	}
+}
+
+// ownerFilter hides flows that are duplicate views (ownerDropped) from
+// records and detectors.
+type ownerFilter struct{ next flows.Observer }
+
+func (o ownerFilter) FlowEvent(ev flows.Event, f *flows.Flow) {
+	if f.Owner == ownerDropped || o.next == nil {
+		return
+	}
+	o.next.FlowEvent(ev, f)
+}
+
+// run captures until ctx ends, then flushes every flow and alert.
+func (s *sensor) run(ctx context.Context, out *ecs.Writer, det *detection) error {
+	if det.alerts != nil {
+		det.alerts.AddEnricher(s)
+	}
+	events := make(chan container.Event, 256)
+	cancelSub := s.col.Subscribe(func(e container.Event) {
+		select {
+		case events <- e:
+		default: // a full queue only delays until the next rescan
+		}
+	})
+	defer cancelSub()
+	if err := s.sync(); err != nil {
+		return err
+	}
+	s.log.Info("sensor running", "sources", len(s.sources), "containers", len(s.col.Snapshot()))
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	resync := time.NewTicker(time.Second) // interfaces come and go between discovery events
+	defer resync.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-events:
+			if err := s.sync(); err != nil {
+				s.log.Warn("sync sources", "err", err)
+			}
+		case <-resync.C:
+			if err := s.sync(); err != nil {
+				s.log.Warn("sync sources", "err", err)
+			}
+		case now := <-tick.C:
+			s.mu.Lock()
+			s.p.table.Advance(now.UnixNano())
+			if s.p.detect != nil {
+				s.p.detect.Tick(now.UnixNano())
+			}
+			err := out.Flush()
+			s.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	// Shutdown: stop the sources, then flush every open flow and alert.
+	s.mu.Lock()
+	s.closing = true
+	for _, ls := range s.sources {
+		ls.src.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.table.Flush(flows.EndEndOfInput)
+	if s.p.detect != nil {
+		s.p.detect.Flush()
+	}
+	kernelDrops, kernelPackets := s.drops, s.captured
+	for _, ls := range s.sources {
+		if st, err := ls.src.Stats(); err == nil {
+			kernelDrops += st.Drops
+			kernelPackets += st.Packets
+		}
+	}
+	ferr := out.Flush()
+	s.p.summary(s.log, "sensor stopped; open flows flushed", append([]any{"sources", len(s.sources), "kernel_packets", kernelPackets, "kernel_drops", kernelDrops,
+		"host_view_duplicates_skipped", s.skipped, "records", out.Count()}, det.summaryArgs()...)...)
+	return ferr
+}
+
+// sync opens sources for containers and host interfaces that have none,
+// and forgets sources whose interface went away.
+func (s *sensor) sync() error {
+	now := time.Now()
+	settle := 2 * time.Second
+	seen := func(key string) time.Duration {
+		t, ok := s.firstSeen[key]
+		if !ok {
+			s.firstSeen[key] = now
+			return 0
+		}
+		return now.Sub(t)
+	}
+	want := map[string]live.Config{}
+	owner := map[string]*container.Container{}
+	hostNet := false
+	known := map[int]bool{}
+	for _, c := range s.col.Snapshot() {
+		for _, hi := range c.HostIfaces {
+			known[hi.Index] = true
+		}
+		if !c.Exited.IsZero() {
+			continue
+		}
+		switch {
+		case c.HostNetwork:
+			hostNet = true
+			s.mu.Lock()
+			s.ownerOf(c)
+			s.mu.Unlock()
+		case len(c.HostIfaces) > 0:
+			for _, hi := range c.HostIfaces {
+				key := "veth/" + hi.Name
+				want[key] = s.liveConfig(hi.Name, "")
+				owner[key] = c
+			}
+		case c.PID > 0 && c.NetworkMode != "none" && seen("ctr/"+c.ID) > settle:
+			// Still no veth in the host namespace after discovery has had
+			// time to map it (macvlan, ipvlan, ...): capture inside the
+			// container's namespace.
+			key := "netns/" + strconv.FormatUint(c.NetNS, 10) + "/eth0"
+			want[key] = s.liveConfig("eth0", filepath.Join(s.cfg.procRoot, strconv.Itoa(c.PID), "ns", "net"))
+			owner[key] = c
+		}
+	}
+	if hostNet || s.cfg.includeHost {
+		for _, ifc := range s.hostInterfaces(known) {
+			// A veth that just appeared may be a container's that
+			// discovery has not mapped yet.
+			if len(s.cfg.hostIfaces) == 0 && ifc.veth && seen("if/"+ifc.name) < settle {
+				continue
+			}
+			cfg := s.liveConfig(ifc.name, "")
+			// Host-network flows are attributed by looking up the local
+			// socket when the first packet arrives; a short connection may
+			// be closed by then, so these rings hand packets over at once.
+			cfg.BlockTimeout = time.Millisecond
+			want["host/"+ifc.name] = cfg
+		}
+	}
+	// One capture point per interface: a host source on what turned out
+	// to be a container's veth gives way to the container's.
+	s.mu.Lock()
+	for key, ls := range s.sources {
+		if _, ok := want[key]; !ok && len(key) > 5 && key[:5] == "host/" {
+			ls.src.Close()
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for key, cfg := range want {
+		s.mu.Lock()
+		_, have := s.sources[key]
+		s.mu.Unlock()
+		if have {
+			continue
+		}
+		src, err := live.Open(cfg)
+		if err != nil {
+			var pe *live.PrivilegeError
+			if errors.As(err, &pe) {
+				return err // no point trying the others
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			continue
+		}
+		ls := &liveSource{src: src, key: key, done: make(chan struct{})}
+		s.mu.Lock()
+		id := s.p.ifaces.idNamed(key, cfg.Interface)
+		if c := owner[key]; c != nil {
+			s.ifaceCtr[id] = s.ownerOf(c)
+		} else {
+			s.hostIf[id] = true
+		}
+		s.sources[key] = ls
+		s.mu.Unlock()
+		s.log.Info("capturing", "source", key, "container", containerName(owner[key]))
+		s.wg.Add(1)
+		go s.read(ls, id)
+	}
+	return errors.Join(errs...)
+}
+
+func containerName(c *container.Container) string {
+	if c == nil {
+		return ""
+	}
+	return c.Name
+}
+
+func (s *sensor) liveConfig(iface, ns string) live.Config {
+	return live.Config{Interface: iface, NetNS: ns, BlockTimeout: s.cfg.blockTimeout, BlockSize: s.cfg.blockSize, Blocks: s.cfg.blocks,
+		PollTimeout: 100 * time.Millisecond}
+}
+
+type hostIface struct {
+	name string
+	veth bool
+}
+
+// hostInterfaces lists the host interfaces to watch for host-network
+// containers: the configured ones, or every interface that is up except
+// loopback, bridges (their traffic is on the member veths) and container
+// veths.
+func (s *sensor) hostInterfaces(containerIfaces map[int]bool) []hostIface {
+	if len(s.cfg.hostIfaces) > 0 {
+		out := make([]hostIface, len(s.cfg.hostIfaces))
+		for i, n := range s.cfg.hostIfaces {
+			out[i] = hostIface{name: n}
+		}
+		return out
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []hostIface
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || containerIfaces[ifc.Index] {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/sys/class/net", ifc.Name, "bridge")); err == nil {
+			continue
+		}
+		_, err := os.Stat(filepath.Join("/sys/class/net", ifc.Name, "brport"))
+		if err == nil {
+			continue // enslaved to a bridge: a container's veth in all but name
+		}
+		out = append(out, hostIface{name: ifc.Name, veth: isVeth(ifc.Name)})
+	}
+	return out
+}
+
+// isVeth tells a veth (or other paired device) from a NIC: its iflink is
+// its peer's index, not its own.
+func isVeth(name string) bool {
+	idx, err1 := os.ReadFile(filepath.Join("/sys/class/net", name, "ifindex"))
+	ifl, err2 := os.ReadFile(filepath.Join("/sys/class/net", name, "iflink"))
+	return err1 == nil && err2 == nil && string(idx) != string(ifl)
+}
+
+// read runs one source until it is closed or fails.
+func (s *sensor) read(ls *liveSource, iface int) {
+	defer s.wg.Done()
+	defer close(ls.done)
+	var pkt capture.Packet
+	for {
+		err := ls.src.Next(&pkt)
+		if errors.Is(err, capture.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+				s.log.Debug("capture stopped (interface gone?)", "source", ls.key, "err", err)
+			}
+			st, _ := ls.src.Stats()
+			s.mu.Lock()
+			s.drops += st.Drops
+			s.captured += st.Packets
+			if s.sources[ls.key] == ls && !s.closing {
+				delete(s.sources, ls.key) // the next sync reopens it if it is still wanted
+			}
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Lock()
+		if s.hostIf[iface] {
+			s.handleHost(&pkt, iface)
+		} else {
+			s.p.handle(&pkt, iface)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// handleHost takes a packet seen on a host interface. A bridged container's
+// packets also cross host interfaces when they are routed; they belong to
+// the container's own capture point, so here they are skipped before they
+// reach the flow table (which one view of a flow creates it first is a
+// race).
+func (s *sensor) handleHost(pkt *capture.Packet, iface int) {
+	p := s.p
+	p.packets++
+	p.bytes += uint64(pkt.OrigLen)
+	if p.dec.Decode(pkt, &p.hdr) != decode.OK {
+		return
+	}
+	if s.bridged(p.hdr.Src) || s.bridged(p.hdr.Dst) {
+		s.skipped++
+		return
+	}
+	p.table.Add(&p.hdr, pkt.Timestamp, iface)
+}
+
+func (s *sensor) bridged(a decode.Addr) bool {
+	c, ok := s.col.ByAddr(flows.AddrOf(a))
+	return ok && !c.HostNetwork
+}
