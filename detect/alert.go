@@ -102,6 +102,7 @@ type Alerts struct {
 	Dropped  uint64 // dedup entries dropped at the table limit
 	Err      error
 	observer func(a *Alert, id string)
+	now      func() time.Time // the clock for event.created; tests may fix it
 }
 
 // AlertEnricher adds fields to alert documents (GeoIP, host metadata).
@@ -114,7 +115,7 @@ func NewAlerts(out *ecs.Writer, window time.Duration, enrich ...AlertEnricher) *
 	if window <= 0 {
 		window = time.Hour
 	}
-	return &Alerts{out: out, window: int64(window), max: 100_000, seen: map[dedupKey]*dedupEntry{}, enrich: enrich}
+	return &Alerts{out: out, window: int64(window), max: 100_000, seen: map[dedupKey]*dedupEntry{}, enrich: enrich, now: time.Now}
 }
 
 // AddEnricher adds an enricher for alerts written from now on.
@@ -188,6 +189,9 @@ func (w *Alerts) write(a *Alert, id string, update int) {
 	d.Reset()
 	AppendAlert(d, a)
 	d.Str("outflow.alert_id", id)
+	// event.created: when outflow wrote the alert (wall clock); minus
+	// @timestamp it is the alerting latency.
+	d.Time("event.created", w.now().UnixNano())
 	if update > 0 {
 		d.Int("outflow.alert_update", int64(update))
 	}

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -290,6 +291,7 @@ func TestE2EDocker(t *testing.T) {
 	outPath := filepath.Join(dir, "records.ndjson")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	cpu0, wall0 := cpuTime(), time.Now()
 	var stderr syncBuffer
 	sensorDone := make(chan error, 1)
 	go func() {
@@ -354,6 +356,9 @@ func TestE2EDocker(t *testing.T) {
 		t.Fatalf("sensor did not stop on cancel:\n%s", stderr.String())
 	}
 
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	t.Logf("sensor CPU while the e2e traffic ran: %v over %v = %.1f%% of one core (the test process is otherwise idle; servers and containers are other processes)",
+		cpu.Round(time.Millisecond), wall.Round(time.Millisecond), 100*cpu.Seconds()/wall.Seconds())
 	data, err := os.ReadFile(outPath)
 	if err != nil {
 		t.Fatal(err)
@@ -417,18 +422,95 @@ func TestE2EDocker(t *testing.T) {
 			t.Errorf("no %s alert for the %s container", w.rule, w.role)
 		}
 	}
+	var worst time.Duration
 	for _, a := range alerts {
-		t.Logf("alert %s: %s (container %s, mode %s)", str(a, "rule.name"), str(a, "message"), str(a, "container.name"), str(a, "outflow.container.network_mode"))
+		ts, err1 := time.Parse(time.RFC3339Nano, str(a, "@timestamp"))
+		created, err2 := time.Parse(time.RFC3339Nano, str(a, "event.created"))
+		if err1 != nil || err2 != nil {
+			t.Errorf("alert times: %v %v", err1, err2)
+		}
+		lat := created.Sub(ts)
+		worst = max(worst, lat)
+		if lat > time.Second {
+			t.Errorf("alert %s written %v after its evidence (want < 1 s)", str(a, "rule.name"), lat)
+		}
+		t.Logf("alert %s after %v: %s (container %s, mode %s)", str(a, "rule.name"), lat.Round(time.Millisecond), str(a, "message"), str(a, "container.name"), str(a, "outflow.container.network_mode"))
 		if str(a, "container.id") == byRole["benign"].id {
 			t.Errorf("the benign container raised %s: %s", str(a, "rule.name"), str(a, "message"))
 		}
 	}
+	t.Logf("worst alert latency: %v", worst.Round(time.Millisecond))
 	summary := stderr.String()
 	if i := strings.LastIndex(summary, "sensor stopped"); i >= 0 {
 		t.Logf("sensor summary: %s", strings.TrimSpace(summary[i:]))
 	}
 	if !strings.Contains(summary, "kernel_drops=0") {
 		t.Errorf("kernel drops during the test: %s", summary[max(0, len(summary)-600):])
+	}
+}
+
+// cpuTime is the user+system CPU this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rssKiB is this process's resident set.
+func rssKiB() int64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var n int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(line, "VmRSS:"), "kB")), &n)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestE2EIdleContainers measures the sensor watching 50 idle containers:
+// CPU and memory (a figure the container issue asks for).
+func TestE2EIdleContainers(t *testing.T) {
+	if os.Getenv("OUTFLOW_E2E") == "" {
+		t.Skip("runs with `make e2e` (OUTFLOW_E2E=1)")
+	}
+	if os.Geteuid() != 0 || exec.Command("docker", "info").Run() != nil {
+		e2eSkip(t, "needs root and a Docker engine")
+	}
+	removeE2ELeftovers()
+	image := busyboxImage(t)
+	const n = 50
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("of-e2e-idle%d-%d", i, os.Getpid())
+		e2eRun(t, "docker", "run", "-d", "--name", name, image, "sleep", "600")
+		t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	}
+	rss0 := rssKiB()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- runSense(ctx, []string{"-o", os.DevNull, "--log-level", "info"}, io.Discard, &stderr) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(stderr.String(), "msg=capturing") < n {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("sensor did not open %d sources:\n%s", n, stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cpu0, wall0 := cpuTime(), time.Now()
+	time.Sleep(20 * time.Second)
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	rss := rssKiB()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sensor with %d idle containers: %.2f%% of one core over %v; process RSS %d MiB (%d MiB before the sensor started)",
+		n, 100*cpu.Seconds()/wall.Seconds(), wall.Round(time.Second), rss>>10, rss0>>10)
+	if cpu.Seconds()/wall.Seconds() > 0.25 {
+		t.Errorf("idle sensor uses %.1f%% of a core", 100*cpu.Seconds()/wall.Seconds())
 	}
 }
 

@@ -88,6 +88,9 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Live: report growing flows twice a second so that volume evidence
+	// is seen well within the one-second alerting budget.
+	tcfg.UpdateInterval = 500 * time.Millisecond
 	w, closeOut, err := openOutput(*output, stdout)
 	if err != nil {
 		return err
@@ -329,7 +332,7 @@ func (s *sensor) run(ctx context.Context, out *ecs.Writer, det *detection) error
 		return err
 	}
 	s.log.Info("sensor running", "sources", len(s.sources), "containers", len(s.col.Snapshot()))
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond) // timers and output flushes: bounds alert latency
 	defer tick.Stop()
 	resync := time.NewTicker(time.Second) // interfaces come and go between discovery events
 	defer resync.Stop()
