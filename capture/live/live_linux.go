@@ -39,6 +39,9 @@ type Source struct {
 	state    atomic.Int32
 	released chan struct{} // closed once the socket and ring are gone
 
+	teardownOnce sync.Once
+	teardownErr  error
+
 	statsMu sync.Mutex
 	gone    bool  // the socket is closed; stats holds its final counters
 	stats   Stats // 64-bit totals
@@ -236,6 +239,7 @@ func (s *Source) Next(p *capture.Packet) error {
 	s.state.Store(stateReading)
 	if s.closing.Load() {
 		s.state.Store(stateIdle)
+		s.teardown() // Close may have left it to the reader
 		return s.errClosed
 	}
 	data, ci, err := s.tp.ZeroCopyReadPacketData()
@@ -275,7 +279,6 @@ func (s *Source) Next(p *capture.Packet) error {
 // a packet pays that wait once).
 func (s *Source) Close() error {
 	if !s.closing.CompareAndSwap(false, true) {
-		<-s.released
 		return nil
 	}
 	grace := time.Now().Add(s.cfg.PollTimeout)
@@ -286,18 +289,32 @@ func (s *Source) Close() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	s.statsMu.Lock()
-	err := s.updateStats()
-	s.tp.Close()
-	s.gone = true
-	s.statsMu.Unlock()
-	close(s.released)
-	if err != nil {
-		// The socket is closed all the same; only the final counters are
-		// missing.
-		return fmt.Errorf("live capture on %s: final statistics: %w", s.name, err)
+	if s.state.Load() == stateHolding {
+		// The reader still works on a packet in the ring (it may be
+		// waiting for a lock the caller holds). Unmapping now would pull
+		// the memory from under it, so its next Next tears down instead.
+		return nil
 	}
-	return nil
+	return s.teardown()
+}
+
+// teardown closes the socket and unmaps the ring, once, after reading the
+// final counters.
+func (s *Source) teardown() error {
+	s.teardownOnce.Do(func() {
+		s.statsMu.Lock()
+		err := s.updateStats()
+		s.tp.Close()
+		s.gone = true
+		s.statsMu.Unlock()
+		close(s.released)
+		if err != nil {
+			// The socket is closed all the same; only the final counters
+			// are missing.
+			s.teardownErr = fmt.Errorf("live capture on %s: final statistics: %w", s.name, err)
+		}
+	})
+	return s.teardownErr
 }
 
 // Stats returns the kernel's counters for the socket since Open; after

@@ -1007,3 +1007,63 @@ func BenchmarkCaptureUDP(b *testing.B) {
 		})
 	}
 }
+
+// TestCloseLeavesTeardownToSlowReader closes a source while its reader
+// holds a packet for longer than the poll timeout (it may be waiting for a
+// lock the closer holds): Close must return without unmapping the ring, the
+// packet must stay readable, and the reader's next Next tears down.
+func TestCloseLeavesTeardownToSlowReader(t *testing.T) {
+	const port = 6005
+	l := newLab(t)
+	cli, _ := udpPair(t, l, false, port)
+	src := open(t, Config{Interface: "veth0", NetNS: l.cliNS, PollTimeout: 20 * time.Millisecond})
+	holding, closed := make(chan struct{}), make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		var p capture.Packet
+		keep := isUDPTo(port)
+		for {
+			err := src.Next(&p)
+			if errors.Is(err, capture.ErrTimeout) {
+				continue
+			}
+			if err != nil {
+				errc <- fmt.Errorf("before the packet: %w", err)
+				return
+			}
+			if keep(p.Data) {
+				break
+			}
+		}
+		want := append([]byte(nil), p.Data...)
+		close(holding)
+		<-closed // Close has returned while this packet is still in use
+		for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+			if !bytes.Equal(p.Data, want) { // faults if the ring were unmapped
+				errc <- errors.New("packet changed under the reader after Close")
+				return
+			}
+		}
+		errc <- src.Next(&p)
+	}()
+	if _, err := cli.Write([]byte("slow reader")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-holding:
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(collectBound):
+		t.Fatal("datagram never captured")
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(closed)
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("reader's Next after Close: %v", err)
+	}
+	if _, err := src.Stats(); err != nil {
+		t.Fatalf("Stats after the reader's teardown: %v", err)
+	}
+}

@@ -365,10 +365,14 @@ loop:
 	// Shutdown: stop the sources, then flush every open flow and alert.
 	s.mu.Lock()
 	s.closing = true
+	open := make([]*liveSource, 0, len(s.sources))
 	for _, ls := range s.sources {
-		ls.src.Close()
+		open = append(open, ls)
 	}
 	s.mu.Unlock()
+	for _, ls := range open { // not under mu: see sync
+		ls.src.Close()
+	}
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -451,13 +455,19 @@ func (s *sensor) sync() error {
 	}
 	// One capture point per interface: a host source on what turned out
 	// to be a container's veth gives way to the container's.
+	// Sources are closed without holding mu: their reader may be waiting
+	// for it with a packet from the ring in hand.
+	var retire []*liveSource
 	s.mu.Lock()
 	for key, ls := range s.sources {
 		if _, ok := want[key]; !ok && len(key) > 5 && key[:5] == "host/" {
-			ls.src.Close()
+			retire = append(retire, ls)
 		}
 	}
 	s.mu.Unlock()
+	for _, ls := range retire {
+		ls.src.Close()
+	}
 	var errs []error
 	for key, cfg := range want {
 		s.mu.Lock()
