@@ -69,7 +69,7 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringSliceVar(&sf.hostIfaces, "host-ifaces", nil, "host interfaces to watch for host-network containers (default: every interface that is up, except loopback, bridges and container veths)")
 	fs.BoolVar(&sf.includeHost, "include-host", false, "also report flows of the host itself (not of any container) seen on host interfaces")
 	fs.DurationVar(&sf.blockTimeout, "block-timeout", 10*time.Millisecond, "how long the kernel holds a partly filled capture block (bounds alert latency)")
-	fs.IntVar(&sf.blockSize, "ring-block-size", 1<<20, "capture ring block size in bytes, per interface")
+	fs.IntVar(&sf.blockSize, "ring-block-size", 256<<10, "capture ring block size in bytes, per interface (the ring is blocks x size per watched interface: raise it for containers that move data in bulk)")
 	fs.IntVar(&sf.blocks, "ring-blocks", 8, "capture ring blocks per interface")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
