@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"hash/maphash"
+	"net/netip"
 	"time"
 
 	"outflow/detect/beacon"
@@ -48,6 +49,10 @@ type BeaconConfig struct {
 	Resolvers Networks
 	// KeepNTP turns off the default suppression of NTP (port 123).
 	KeepNTP bool
+	// Ignore, if set, keeps destinations out of scoring altogether (known
+	// periodic infrastructure: health-check targets, metrics endpoints).
+	// name is the destination's name, or "".
+	Ignore func(dst netip.Addr, name string) bool
 	// PrevalenceEntities: when this many entities beacon to the same
 	// destination, it is likely shared infrastructure and severity drops
 	// (default 5).
@@ -88,12 +93,8 @@ func NewBeacon(cfg BeaconConfig, internal Networks) *Beacon {
 	if cfg.PrevalenceEntities <= 0 {
 		cfg.PrevalenceEntities = 5
 	}
-	maxSeries := cfg.Tracker.MaxSeries
-	if maxSeries <= 0 {
-		maxSeries = beacon.DefaultMaxSeries
-	}
 	return &Beacon{cfg: cfg, internal: internal, tr: beacon.NewTracker(cfg.Tracker), prevalence: map[string]map[Entity]struct{}{},
-		seed: maphash.MakeSeed(), pending: make([]pendingCheckin, pendingSlots), promoted: map[uint64]struct{}{}, maxSeries: maxSeries}
+		seed: maphash.MakeSeed(), pending: make([]pendingCheckin, pendingSlots)}
 }
 
 func (d *Beacon) Name() string { return BeaconRule.Name }
@@ -122,7 +123,7 @@ func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
 	if f.Proto != decode.ProtoTCP && f.Proto != decode.ProtoUDP {
 		return
 	}
-	if d.infrastructure(f) {
+	if d.infrastructure(f) || d.cfg.Ignore != nil && d.cfg.Ignore(f.Dst, f.Domain) {
 		return
 	}
 	t, size := f.CheckinTime(), f.CheckinBytes()
@@ -173,7 +174,8 @@ func (d *Beacon) checkin(f *Flow, kind byte, name string, t int64, size uint64, 
 	h.WriteByte(f.Proto)
 	fp := h.Sum64()
 
-	if _, ok := d.promoted[fp]; !ok {
+	k := beacon.Key{ID: fp, Port: f.DstPort, Transport: f.Proto}
+	if !d.tr.Tracked(k) {
 		slot := &d.pending[fp&(pendingSlots-1)]
 		if slot.fp != fp {
 			*slot = pendingCheckin{fp, t, size}
@@ -181,31 +183,28 @@ func (d *Beacon) checkin(f *Flow, kind byte, name string, t int64, size uint64, 
 		}
 		first := *slot
 		*slot = pendingCheckin{}
-		if len(d.promoted) >= 4*d.maxSeries {
-			clear(d.promoted) // stale entries only cost a re-admission
-		}
-		d.promoted[fp] = struct{}{}
-		d.add(d.key(f, kind, name), first.t, first.size, f, sink)
+		d.add(k, kind, name, first.t, first.size, f, sink)
 	}
-	d.add(d.key(f, kind, name), t, size, f, sink)
+	d.add(k, kind, name, t, size, f, sink)
 }
 
-func (d *Beacon) key(f *Flow, kind byte, name string) beacon.Key {
-	dest := name
+// seriesLabel is how a series is shown in evidence: the destination address,
+// name, or name and path.
+func seriesLabel(f *Flow, kind byte, name string) string {
 	switch kind {
 	case seriesAddr:
-		dest = f.Dst.String()
+		return f.Dst.String()
 	case seriesPath:
 		host := f.Domain
 		if host == "" {
 			host = f.Dst.String()
 		}
-		dest = host + name
+		return host + name
 	}
-	return beacon.Key{Entity: f.Entity.String(), Dest: dest, Port: f.DstPort, Transport: f.Proto}
+	return name
 }
 
-func (d *Beacon) add(k beacon.Key, t int64, size uint64, f *Flow, sink Sink) {
+func (d *Beacon) add(k beacon.Key, kind byte, name string, t int64, size uint64, f *Flow, sink Sink) {
 	v, ok := d.tr.Add(k, t, size)
 	if !ok {
 		return
@@ -214,7 +213,8 @@ func (d *Beacon) add(k beacon.Key, t int64, size uint64, f *Flow, sink Sink) {
 	if f.Domain != "" {
 		dest = f.Domain // one alert whether the address or the name series fires
 	}
-	if v.Update && k.Dest != dest {
+	primary := (f.Domain == "" && kind == seriesAddr) || (f.Domain != "" && kind == seriesName)
+	if v.Update && !primary {
 		// Both series track the same beacon; only the primary one (by
 		// name when known) writes updates.
 		return
@@ -224,7 +224,7 @@ func (d *Beacon) add(k beacon.Key, t int64, size uint64, f *Flow, sink Sink) {
 		a.FromFlow(f)
 		a.Message = fmt.Sprintf("%s connects to %s:%d about every %s (%d times): a strobe, not a sleeping beacon",
 			f.Entity, dest, f.DstPort, v.Period.Round(time.Millisecond), v.Count)
-		a.Evidence = beaconEvidence(v, "outflow.strobe")
+		a.Evidence = beaconEvidence(v, "outflow.strobe", seriesLabel(f, kind, name))
 		sink.Raise(a)
 		return
 	}
@@ -257,7 +257,7 @@ func (d *Beacon) add(k beacon.Key, t int64, size uint64, f *Flow, sink Sink) {
 	a.Message = fmt.Sprintf("%s beacons to %s:%d every %s (jitter %.0f%%, %d check-ins, score %.2f)",
 		f.Entity, dest, f.DstPort, v.Period.Round(time.Second/10), 100*jitterRatio(v), v.Count, v.Score)
 	prevalence := len(seen)
-	evidence := beaconEvidence(v, "outflow.beacon")
+	evidence := beaconEvidence(v, "outflow.beacon", seriesLabel(f, kind, name))
 	a.Evidence = func(doc *ecs.Doc) {
 		evidence(doc)
 		doc.Int("outflow.beacon.prevalence", int64(prevalence))
@@ -272,7 +272,7 @@ func jitterRatio(v beacon.Verdict) float64 {
 	return float64(v.Jitter) / float64(v.Period)
 }
 
-func beaconEvidence(v beacon.Verdict, prefix string) func(*ecs.Doc) {
+func beaconEvidence(v beacon.Verdict, prefix, series string) func(*ecs.Doc) {
 	return func(doc *ecs.Doc) {
 		doc.Float(prefix+".score", v.Score, 3)
 		doc.Float(prefix+".components.interval", v.Interval, 3)
@@ -285,7 +285,7 @@ func beaconEvidence(v beacon.Verdict, prefix string) func(*ecs.Doc) {
 		doc.Int(prefix+".count", int64(v.Count))
 		doc.Time(prefix+".first", v.First)
 		doc.Time(prefix+".last", v.Last)
-		doc.Str(prefix+".series", v.Key.Dest)
+		doc.Str(prefix+".series", series)
 	}
 }
 

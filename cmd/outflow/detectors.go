@@ -106,8 +106,8 @@ func buildDetection(df *detectFlags, out *ecs.Writer, attr detect.Attributor, lo
 			Tracker: beacon.Config{
 				Threshold: b.Threshold, MinCheckins: b.MinCheckins, Ring: b.Ring, MaxSeries: b.MaxSeries,
 				MinPeriod: b.MinPeriod, MaxPeriod: b.MaxPeriod, StrobeInterval: b.StrobeInterval, SeriesIdle: b.SeriesIdle,
-				Suppress: beaconIgnore(b.IgnoreDestinationCIDR, b.IgnoreDomainSuffix),
 			},
+			Ignore:    beaconIgnore(b.IgnoreDestinationCIDR, b.IgnoreDomainSuffix),
 			Resolvers: detect.MustNetworks(resolvers),
 		}, d.internal)
 		d.beaconStats = bd.Stats
@@ -129,24 +129,24 @@ func buildDetection(df *detectFlags, out *ecs.Writer, attr detect.Attributor, lo
 	return d, nil
 }
 
-// beaconIgnore compiles the beacon detector's ignore lists into the
-// tracker's Suppress predicate.
-func beaconIgnore(cidrs []netip.Prefix, suffixes []string) func(beacon.Key) bool {
+// beaconIgnore compiles the beacon detector's ignore lists.
+func beaconIgnore(cidrs []netip.Prefix, suffixes []string) func(netip.Addr, string) bool {
 	if len(cidrs) == 0 && len(suffixes) == 0 {
 		return nil
 	}
-	return func(k beacon.Key) bool {
-		if a, err := netip.ParseAddr(k.Dest); err == nil {
-			a = a.Unmap()
-			for _, p := range cidrs {
-				if p.Contains(a) {
-					return true
-				}
+	return func(dst netip.Addr, name string) bool {
+		dst = dst.Unmap()
+		for _, p := range cidrs {
+			if p.Contains(dst) {
+				return true
 			}
+		}
+		if name == "" {
 			return false
 		}
+		name = strings.ToLower(name)
 		for _, s := range suffixes {
-			if config.HasDomainSuffix(strings.ToLower(k.Dest), s) {
+			if config.HasDomainSuffix(name, s) {
 				return true
 			}
 		}

@@ -64,6 +64,10 @@ type Key struct {
 	Dest      string // destination IP literal or name (SNI, Host, DNS name)
 	Port      uint16 // destination port
 	Transport uint8  // IP protocol number (6 TCP, 17 UDP)
+	// ID, when set, identifies the series instead of the strings (a hash
+	// of them the caller computes without allocating), so that a busy
+	// caller need not build Entity and Dest for every check-in.
+	ID uint64
 }
 
 // Config tunes a Tracker. Zero fields take the defaults documented on each.
@@ -294,6 +298,12 @@ func (t *Tracker) Stats() Stats {
 // when it turns out to be a strobe (Strobe). A timestamp not after the
 // series' latest check-in is folded into that check-in (its bytes are
 // added), since the caller may deliver slightly out of order.
+// Tracked reports whether series k is being tracked.
+func (t *Tracker) Tracked(k Key) bool {
+	_, ok := t.index[k]
+	return ok
+}
+
 func (t *Tracker) Add(k Key, ts int64, bytes uint64) (Verdict, bool) {
 	t.stats.Checkins++
 	idx, ok := t.index[k]
