@@ -115,7 +115,10 @@ func TestLabConnectivityAndCapture(t *testing.T) {
 			stop := l.Capture(l.Server.NS, l.Server.Iface, pcap)
 			msg := "hello from the lab client"
 			cmd := l.Command(l.Client.NS, "busybox", "nc", srvAddr.String(), strconv.Itoa(int(tc.port)))
-			cmd.Stdin = strings.NewReader(msg + "\n")
+			// Keep the client's input open a moment after the line: busybox
+			// nc may close on end of input before it has forwarded what it
+			// read, on a loaded machine.
+			cmd.Stdin = io.MultiReader(strings.NewReader(msg+"\n"), &lateEOF{d: 300 * time.Millisecond})
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("client: %v\n%s", err, out)
 			}
@@ -233,4 +236,18 @@ func TestLabRemovesStaleNamespaces(t *testing.T) {
 		t.Errorf("process %d in a stale namespace still runs", pid)
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// lateEOF reports end of input only after a pause.
+type lateEOF struct {
+	d    time.Duration
+	done bool
+}
+
+func (r *lateEOF) Read([]byte) (int, error) {
+	if !r.done {
+		time.Sleep(r.d)
+		r.done = true
+	}
+	return 0, io.EOF
 }

@@ -12,30 +12,20 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/spf13/pflag"
-
 	"outflow/capture/container"
 )
 
 // runContainers lists the containers the sensor would attribute traffic
 // to: what discovery finds right now, with every source it can use.
 func runContainers(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("containers", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: outflow containers [flags]\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlags("containers", "usage: outflow containers [flags]", stderr)
 	asJSON := fs.Bool("json", false, "write one JSON object per container")
 	socket := fs.String("docker-socket", container.DefaultDockerSocket,
 		"Docker Engine API `PATH` (skipped when the default is absent; empty to skip)")
 	procRoot := fs.String("proc", container.DefaultProcRoot,
 		"`DIR` to scan instead of /proc (host interfaces are mapped only for /proc)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

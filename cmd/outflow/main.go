@@ -102,6 +102,28 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'outflow COMMAND --help' for a command's flags.")
 }
 
+// newFlags makes a command's flag set; usage heads its help text.
+func newFlags(name, usage string, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage+"\n\nflags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; a bad flag is a usage error, --help is ErrHelp.
+func parseFlags(fs *pflag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
 // newLogger logs to stderr at the given level.
 func newLogger(stderr io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level

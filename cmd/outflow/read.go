@@ -7,8 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"outflow/capture"
 	"outflow/flows"
 	"outflow/flows/decode"
@@ -17,12 +15,7 @@ import (
 )
 
 func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("read", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: outflow read [flags] FILE...   (FILE may be - for standard input)\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlags("read", "usage: outflow read [flags] FILE...   (FILE may be - for standard input)", stderr)
 	var tf tableFlags
 	tf.register(fs)
 	var df detectFlags
@@ -33,11 +26,8 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	memProfile := fs.String("memprofile", "", "write a heap profile to `FILE` at the end (development)")
 	_ = fs.MarkHidden("cpuprofile")
 	_ = fs.MarkHidden("memprofile")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	files := fs.Args()
 	if len(files) == 0 {

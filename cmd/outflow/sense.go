@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"outflow/capture"
 	"outflow/capture/container"
 	"outflow/capture/live"
@@ -50,12 +48,7 @@ type senseFlags struct {
 }
 
 func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("sense", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: outflow sense [flags]\n\nWatches every container on this host, live, until SIGINT or SIGTERM.\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlags("sense", "usage: outflow sense [flags]\n\nWatches every container on this host, live, until SIGINT or SIGTERM.", stderr)
 	var tf tableFlags
 	tf.register(fs)
 	var df detectFlags
@@ -71,11 +64,8 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&sf.blockTimeout, "block-timeout", 10*time.Millisecond, "how long the kernel holds a partly filled capture block (bounds alert latency)")
 	fs.IntVar(&sf.blockSize, "ring-block-size", 256<<10, "capture ring block size in bytes, per interface (the ring is blocks x size per watched interface: raise it for containers that move data in bulk)")
 	fs.IntVar(&sf.blocks, "ring-blocks", 8, "capture ring blocks per interface")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())

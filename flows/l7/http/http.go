@@ -699,27 +699,27 @@ func (s *session) header(ctx *l7.Context, h *half, l []byte) {
 	}
 	name, v := l[:colon], bytes.TrimSpace(l[colon+1:])
 	switch {
-	case equalFold(name, "content-length"):
+	case l7.EqualFoldASCII(name, "content-length"):
 		n, ok := parseContentLength(v)
 		if !ok || (h.cl >= 0 && h.cl != n) {
 			h.badLen = true
 			return
 		}
 		h.cl = n
-	case equalFold(name, "transfer-encoding"):
+	case l7.EqualFoldASCII(name, "transfer-encoding"):
 		last := v
 		if i := bytes.LastIndexByte(v, ','); i >= 0 {
 			last = bytes.TrimSpace(v[i+1:])
 		}
-		h.chunked = equalFold(last, "chunked")
+		h.chunked = l7.EqualFoldASCII(last, "chunked")
 		h.teOther = !h.chunked
 	case !h.isReq || s.requests != 1:
 		// Host and User-Agent are kept from the first request only.
-	case equalFold(name, "host"):
+	case l7.EqualFoldASCII(name, "host"):
 		if s.host == "" && len(v) > 0 {
 			s.host = hostOnly(v)
 		}
-	case equalFold(name, "user-agent"):
+	case l7.EqualFoldASCII(name, "user-agent"):
 		if s.ua == "" && len(v) > 0 {
 			s.ua = string(v[:min(len(v), maxUA)])
 		}
@@ -918,23 +918,6 @@ func parseContentLength(v []byte) (int64, bool) {
 		n = x
 	}
 	return n, n >= 0
-}
-
-// equalFold compares b with a lowercase ASCII string, ignoring case.
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

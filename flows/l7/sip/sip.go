@@ -230,13 +230,13 @@ func (s *session) parse(ctx *l7.Context, hdr []byte) {
 		}
 		name, v := bytes.TrimSpace(line[:colon]), bytes.TrimSpace(line[colon+1:])
 		switch {
-		case equalFold(name, "call-id") || equalFold(name, "i"):
+		case l7.EqualFoldASCII(name, "call-id") || l7.EqualFoldASCII(name, "i"):
 			s.callID = string(v[:min(len(v), maxCallID)])
-		case equalFold(name, "user-agent") || equalFold(name, "server"):
+		case l7.EqualFoldASCII(name, "user-agent") || l7.EqualFoldASCII(name, "server"):
 			if s.ua == "" {
 				s.ua = string(v[:min(len(v), maxUA)])
 			}
-		case equalFold(name, "cseq"):
+		case l7.EqualFoldASCII(name, "cseq"):
 			s.cseq = string(v[:min(len(v), 64)])
 		}
 	}
@@ -249,22 +249,6 @@ func cutLine(b []byte) (line, rest []byte) {
 		return bytes.TrimSuffix(b, []byte("\r")), nil
 	}
 	return bytes.TrimSuffix(b[:i], []byte("\r")), b[i+1:]
-}
-
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *session) Fields(d *ecs.Doc) {

@@ -126,17 +126,17 @@ func applyOption(opt, val []byte, blksize *int, tsize *int64, timeout, window *i
 		return
 	}
 	switch {
-	case equalFold(opt, "blksize"):
+	case l7.EqualFoldASCII(opt, "blksize"):
 		if n >= MinBlockSize && n <= MaxBlockSize {
 			*blksize = int(n)
 		}
-	case equalFold(opt, "tsize"):
+	case l7.EqualFoldASCII(opt, "tsize"):
 		*tsize = n
-	case equalFold(opt, "timeout"):
+	case l7.EqualFoldASCII(opt, "timeout"):
 		if n >= 1 && n <= 255 {
 			*timeout = int(n)
 		}
-	case equalFold(opt, "windowsize"):
+	case l7.EqualFoldASCII(opt, "windowsize"):
 		if n >= 1 && n <= 65535 {
 			*window = int(n)
 		}
@@ -172,24 +172,7 @@ func letters(b []byte) bool {
 }
 
 func knownMode(m []byte) bool {
-	return equalFold(m, "netascii") || equalFold(m, "octet") || equalFold(m, "mail")
-}
-
-// equalFold compares b with a lower-case ASCII word, ignoring case.
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
+	return l7.EqualFoldASCII(m, "netascii") || l7.EqualFoldASCII(m, "octet") || l7.EqualFoldASCII(m, "mail")
 }
 
 // number parses a decimal option value of at most 18 digits.
