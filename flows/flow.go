@@ -92,6 +92,7 @@ type Flow struct {
 	appDone    bool      // App has nothing more to inspect
 
 	prev, next int32    // LRU list links (slab indexes), -1 at the ends
+	listed     int64    // when the flow was placed at its list's tail
 	App        AppState // nil without an Inspector
 }
 

@@ -167,6 +167,7 @@ func (t *Table) unlink(i int32, f *Flow) {
 func (t *Table) pushBack(i int32, f *Flow, list uint8) {
 	l := &t.lists[list]
 	f.list = list
+	f.listed = max(t.now, f.Last)
 	f.prev, f.next = l.tail, -1
 	if l.tail >= 0 {
 		t.flow(l.tail).next = i
@@ -176,14 +177,35 @@ func (t *Table) pushBack(i int32, f *Flow, list uint8) {
 	l.tail = i
 }
 
-// touch moves a flow to the back of the list it belongs on now.
+// touch keeps a flow on the list it belongs on now. Lists are ordered by
+// when a flow was placed (Flow.listed), not by its last packet: moving a
+// flow to the tail on every packet would write to two neighbouring flows,
+// two cache misses per packet. expire and evict look at a head's Last and
+// re-queue it if it was active since it was placed (a lazy LRU).
 func (t *Table) touch(i int32, f *Flow) {
-	want := f.listFor()
-	if f.list == want && t.lists[want].tail == i {
-		return
+	if want := f.listFor(); f.list != want {
+		t.unlink(i, f)
+		t.pushBack(i, f, want)
 	}
-	t.unlink(i, f)
-	t.pushBack(i, f, want)
+}
+
+// requeue moves a head that has seen packets since it was placed to the
+// tail, so that the head is a flow idle since it was placed. It gives up
+// after a few moves; callers only need a good victim, not the best one.
+func (t *Table) requeue(l uint8) int32 {
+	for n := 0; n < 16; n++ {
+		i := t.lists[l].head
+		if i < 0 {
+			return -1
+		}
+		f := t.flow(i)
+		if f.Last <= f.listed || t.lists[l].tail == i {
+			return i
+		}
+		t.unlink(i, f)
+		t.pushBack(i, f, l)
+	}
+	return t.lists[l].head
 }
 
 func (f *Flow) listFor() uint8 {
@@ -451,13 +473,12 @@ func initiatorIsSrc(sport, dport uint16) bool {
 func (t *Table) evict() {
 	victim := int32(-1)
 	for _, l := range []uint8{listClosed, listEmbryonic} {
-		if t.lists[l].head >= 0 {
-			victim = t.lists[l].head
+		if victim = t.requeue(l); victim >= 0 {
 			break
 		}
 	}
 	if victim < 0 {
-		u, c := t.lists[listUDP].head, t.lists[listTCP].head
+		u, c := t.requeue(listUDP), t.requeue(listTCP)
 		switch {
 		case u < 0:
 			victim = c
@@ -525,8 +546,13 @@ func (t *Table) expire(now int64) {
 				break
 			}
 			f := t.flow(i)
+			if now-f.listed < t.timeout[l] {
+				break // placed recently, and so was everything behind it
+			}
 			if now-f.Last < t.timeout[l] {
-				break
+				t.unlink(i, f) // active since it was placed
+				t.pushBack(i, f, l)
+				continue
 			}
 			reason := f.Reason
 			if l != listClosed || reason == EndNone {

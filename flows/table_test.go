@@ -317,3 +317,27 @@ func BenchmarkTableAdd(b *testing.B) {
 		tab.Add(&hs[i%len(hs)], int64(i), 0)
 	}
 }
+
+// TestTableLazyLRU: lists are ordered by placement, not by last packet, so
+// expiry must look past a head that is still active, and must still expire
+// an idle flow placed after it.
+func TestTableLazyLRU(t *testing.T) {
+	var rec recorder
+	tab := NewTable(Config{IdleTimeout: 30 * time.Second}, nil, &rec)
+	add := func(p pkt) { h := p.headers(); tab.Add(&h, p.at*sec, 0) }
+	// A is placed first and stays busy; B is placed after it and goes quiet.
+	add(pkt{0, "10.0.0.1", "192.0.2.1", 1000, 53, 17, 0, 80, 0, 0})
+	add(pkt{0, "192.0.2.1", "10.0.0.1", 53, 1000, 17, 0, 80, 0, 0})
+	add(pkt{1, "10.0.0.2", "192.0.2.1", 2000, 53, 17, 0, 80, 0, 0})
+	add(pkt{1, "192.0.2.1", "10.0.0.2", 53, 2000, 17, 0, 80, 0, 0})
+	for s := int64(5); s <= 100; s += 5 {
+		add(pkt{s, "10.0.0.1", "192.0.2.1", 1000, 53, 17, 0, 80, 0, 0})
+	}
+	if len(rec.ends) != 1 || rec.ends[0].sport != 2000 || rec.ends[0].reason != EndIdle {
+		t.Fatalf("records = %+v, want only the quiet flow, ended idle", rec.ends)
+	}
+	tab.Advance(200 * sec)
+	if len(rec.ends) != 2 || rec.ends[1].sport != 1000 || rec.ends[1].reason != EndIdle {
+		t.Fatalf("records = %+v, want the busy flow to end idle once it stops", rec.ends)
+	}
+}
