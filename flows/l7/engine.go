@@ -237,7 +237,9 @@ func (s *State) Domain() string {
 	if s.sess != nil {
 		s.sum = Summary{Files: s.sum.Files[:0]}
 		s.sess.Summary(&s.sum)
-		if d := s.sum.Domain; d != "" && !isAddrLiteral(d) {
+		// A DNS question names what was looked up, not the resolver the
+		// flow goes to; it is in dns.question.name.
+		if d := s.sum.Domain; d != "" && !isAddrLiteral(d) && s.proto != "dns" {
 			return d
 		}
 	}

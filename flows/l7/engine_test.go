@@ -756,3 +756,35 @@ func BenchmarkUnknownFlow(b *testing.B) {
 		e.Release(s)
 	}
 }
+
+// TestDomainNotTheDNSQuestion: a DNS flow's destination is the resolver;
+// the question it carries must not become its destination name.
+func TestDomainNotTheDNSQuestion(t *testing.T) {
+	for _, tc := range []struct{ proto, want string }{{"dns", ""}, {"http", "www.example.com"}} {
+		p := &namedDomainParser{name: tc.proto, domain: "www.example.com"}
+		e := NewEngine([]Parser{p}, EngineConfig{})
+		s := e.Begin(FlowInfo{Transport: UDP, Client: netip.MustParseAddrPort("10.0.0.1:5000"), Server: netip.MustParseAddrPort("10.0.0.53:53")}, 1)
+		e.Packet(s, FromClient, &decode.Headers{Proto: decode.ProtoUDP, Payload: []byte("q"), PayloadLen: 1, Packets: 1}, 1)
+		if s.Protocol() != tc.proto {
+			t.Fatalf("protocol %q, want %q", s.Protocol(), tc.proto)
+		}
+		if d := s.Domain(); d != tc.want {
+			t.Errorf("%s flow: Domain() = %q, want %q", tc.proto, d, tc.want)
+		}
+	}
+}
+
+// namedDomainParser says yes to everything and reports a fixed domain.
+type namedDomainParser struct{ name, domain string }
+
+func (p *namedDomainParser) Name() string                         { return p.name }
+func (p *namedDomainParser) Transports() Transport                { return TCP | UDP }
+func (p *namedDomainParser) Probe(*FlowInfo, Dir, []byte) Verdict { return VerdictYes }
+func (p *namedDomainParser) NewSession(*FlowInfo) Session         { return &namedDomainSession{p.domain} }
+
+type namedDomainSession struct{ domain string }
+
+func (s *namedDomainSession) Feed(*Context, Dir, []byte) bool { return true }
+func (s *namedDomainSession) Gap(*Context, Dir, int) bool     { return true }
+func (s *namedDomainSession) Fields(*ecs.Doc)                 {}
+func (s *namedDomainSession) Summary(sum *Summary)            { sum.Domain = s.domain }
