@@ -48,6 +48,9 @@ func (c *Collection) netlinkLoop() {
 		done := make(chan struct{})
 		err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
 			ErrorCallback: func(err error) {
+				if c.ctx.Err() != nil {
+					return // closing: the subscription's socket is being torn down
+				}
 				c.stats.netlinkErrors.Add(1)
 				c.cfg.log.Warn("netlink link updates", "err", err)
 			},
