@@ -74,10 +74,12 @@ type Beacon struct {
 	// The first waits in a direct-mapped table under a 64-bit fingerprint
 	// that costs no allocation; a collision overwrites, which only delays
 	// that series' admission by one check-in.
-	seed      maphash.Seed
-	pending   []pendingCheckin
-	promoted  map[uint64]struct{} // series already in the tracker
-	maxSeries int
+	seed    maphash.Seed
+	pending []pendingCheckin
+
+	// Checkins counts check-ins offered; Waiting those held for a second
+	// one (their series was not tracked yet).
+	Checkins, Waiting uint64
 }
 
 type pendingCheckin struct {
@@ -174,11 +176,13 @@ func (d *Beacon) checkin(f *Flow, kind byte, name string, t int64, size uint64, 
 	h.WriteByte(f.Proto)
 	fp := h.Sum64()
 
+	d.Checkins++
 	k := beacon.Key{ID: fp, Port: f.DstPort, Transport: f.Proto}
 	if !d.tr.Tracked(k) {
 		slot := &d.pending[fp&(pendingSlots-1)]
 		if slot.fp != fp {
 			*slot = pendingCheckin{fp, t, size}
+			d.Waiting++
 			return
 		}
 		first := *slot

@@ -40,6 +40,7 @@ type detection struct {
 	close       func()
 	internal    detect.Networks
 	beaconStats func() beacon.Stats
+	beacon      *detect.Beacon
 }
 
 // buildDetection loads the configuration and builds the detectors that
@@ -111,6 +112,7 @@ func buildDetection(df *detectFlags, out *ecs.Writer, attr detect.Attributor, lo
 			Resolvers: detect.MustNetworks(resolvers),
 		}, d.internal)
 		d.beaconStats = bd.Stats
+		d.beacon = bd
 		dets = append(dets, bd)
 	}
 	if dc.EgressGeo.Enabled && db != nil {
@@ -166,7 +168,8 @@ func (d *detection) summaryArgs() []any {
 	}
 	if d.beaconStats != nil {
 		s := d.beaconStats()
-		args = append(args, "beacon_series", s.Series, "beacon_series_evicted", s.Evicted)
+		args = append(args, "beacon_checkins", d.beacon.Checkins, "beacon_checkins_waiting", d.beacon.Waiting,
+			"beacon_scored", s.Checkins, "beacon_series", s.Series, "beacon_series_evicted", s.Evicted)
 	}
 	return args
 }
