@@ -2,42 +2,14 @@ package dns
 
 import (
 	"encoding/json"
-	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
-
-var writeSeeds = flag.Bool("write-seeds", false, "rewrite testdata/fuzz/FuzzDNS from the in-code seeds")
-
-// feedChunks plays two streams into s in chunks chosen by cuts: each cut
-// byte's top bit is the direction and its low bits the chunk length; a
-// zero length reports a gap instead. What cuts leave is fed at the end.
-// Over UDP each chunk is a datagram.
-func feedChunks(s l7.Session, streams [2][]byte, cuts []byte) {
-	for _, b := range cuts {
-		d := l7.Dir(b >> 7)
-		n := int(b & 0x7f)
-		if n == 0 {
-			s.Gap(ctx, d, 7)
-			continue
-		}
-		n = min(n, len(streams[d]))
-		s.Feed(ctx, d, streams[d][:n])
-		streams[d] = streams[d][n:]
-	}
-	for d := range streams {
-		if len(streams[d]) > 0 {
-			s.Feed(ctx, l7.Dir(d), streams[d])
-		}
-	}
-}
 
 func seeds(t testing.TB) [][3][]byte {
 	q := serialize(t, gpQuery("www.example.com", layers.DNSTypeA))
@@ -61,7 +33,7 @@ func FuzzDNS(f *testing.F) {
 			p.Probe(fi, l7.FromClient, c2s)
 			p.Probe(fi, l7.FromServer, s2c)
 			s := p.NewSession(fi).(*session)
-			feedChunks(s, [2][]byte{c2s, s2c}, cuts)
+			l7test.FeedChunks(ctx, s, [2][]byte{c2s, s2c}, cuts)
 			for i := range s.dir {
 				if c := cap(s.dir[i].buf); c > 2*maxTCPMsg {
 					t.Fatalf("direction %d buffer %d", i, c)
@@ -82,21 +54,7 @@ func FuzzDNS(f *testing.F) {
 }
 
 // TestWriteSeeds regenerates the committed seed corpus with -write-seeds.
-func TestWriteSeeds(t *testing.T) {
-	if !*writeSeeds {
-		t.Skip("run with -write-seeds to regenerate testdata/fuzz/FuzzDNS")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzDNS")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range seeds(t) {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n[]byte(%q)\n", s[0], s[1], s[2])
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func TestWriteSeeds(t *testing.T) { l7test.WriteSeeds(t, "FuzzDNS", seeds(t)) }
 
 func BenchmarkProbe(b *testing.B) {
 	q := serialize(b, gpQuery("www.example.com", layers.DNSTypeA))

@@ -2,39 +2,12 @@ package http
 
 import (
 	"encoding/json"
-	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
-
-var writeSeeds = flag.Bool("write-seeds", false, "rewrite testdata/fuzz/FuzzHTTP from the in-code seeds")
-
-// feedChunks plays two streams into s in chunks chosen by cuts: each cut
-// byte's top bit is the direction and its low bits the chunk length; a
-// zero length reports a gap instead. What cuts leave is fed at the end.
-func feedChunks(s l7.Session, streams [2][]byte, cuts []byte) {
-	for _, b := range cuts {
-		d := l7.Dir(b >> 7)
-		n := int(b & 0x7f)
-		if n == 0 {
-			s.Gap(ctx, d, 7)
-			continue
-		}
-		n = min(n, len(streams[d]))
-		s.Feed(ctx, d, streams[d][:n])
-		streams[d] = streams[d][n:]
-	}
-	for d := range streams {
-		if len(streams[d]) > 0 {
-			s.Feed(ctx, l7.Dir(d), streams[d])
-		}
-	}
-}
 
 func seeds() [][3][]byte {
 	var out [][3][]byte
@@ -67,7 +40,7 @@ func FuzzHTTP(f *testing.F) {
 		p.Probe(fi, l7.FromClient, c2s)
 		p.Probe(fi, l7.FromServer, s2c)
 		s := p.NewSession(fi).(*session)
-		feedChunks(s, [2][]byte{c2s, s2c}, cuts)
+		l7test.FeedChunks(ctx, s, [2][]byte{c2s, s2c}, cuts)
 		for i := range s.half {
 			if c := cap(s.half[i].buf); c > 2*maxHeaderBytes {
 				t.Fatalf("direction %d buffer grew to %d", i, c)
@@ -87,21 +60,7 @@ func FuzzHTTP(f *testing.F) {
 }
 
 // TestWriteSeeds regenerates the committed seed corpus with -write-seeds.
-func TestWriteSeeds(t *testing.T) {
-	if !*writeSeeds {
-		t.Skip("run with -write-seeds to regenerate testdata/fuzz/FuzzHTTP")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzHTTP")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range seeds() {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n[]byte(%q)\n", s[0], s[1], s[2])
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func TestWriteSeeds(t *testing.T) { l7test.WriteSeeds(t, "FuzzHTTP", seeds()) }
 
 func BenchmarkProbe(b *testing.B) {
 	fi := &l7.FlowInfo{Transport: l7.TCP}

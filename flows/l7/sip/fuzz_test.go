@@ -1,20 +1,11 @@
 package sip
 
 import (
-	"encoding/json"
-	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
-
-var writeSeeds = flag.Bool("write-seeds", false, "rewrite testdata/fuzz from the in-code seeds")
-
-const fuzzName = "FuzzSIP"
 
 func seeds(testing.TB) [][3][]byte {
 	return [][3][]byte{
@@ -33,11 +24,11 @@ func FuzzSIP(f *testing.F) {
 			p.Probe(fi, l7.FromClient, c2s)
 			p.Probe(fi, l7.FromServer, s2c)
 			s := p.NewSession(fi).(*session)
-			feedChunks(s, [2][]byte{c2s, s2c}, cuts)
+			l7test.FeedChunks(ctx, s, [2][]byte{c2s, s2c}, cuts)
 			if cap(s.buf) > 2*maxHeader {
 				t.Fatalf("buffer %d", cap(s.buf))
 			}
-			checkOutput(t, s)
+			l7test.CheckOutput(t, s)
 		}
 	})
 }
@@ -57,53 +48,5 @@ func BenchmarkProbe(b *testing.B) {
 	}
 }
 
-// feedChunks plays two streams into s in chunks chosen by cuts: each cut
-// byte's top bit is the direction and its low bits the chunk length; a
-// zero length reports a gap instead. What cuts leave is fed at the end.
-// Over UDP each chunk is a datagram.
-func feedChunks(s l7.Session, streams [2][]byte, cuts []byte) {
-	for _, b := range cuts {
-		d := l7.Dir(b >> 7)
-		n := int(b & 0x7f)
-		if n == 0 {
-			s.Gap(ctx, d, 7)
-			continue
-		}
-		n = min(n, len(streams[d]))
-		s.Feed(ctx, d, streams[d][:n])
-		streams[d] = streams[d][n:]
-	}
-	for d := range streams {
-		if len(streams[d]) > 0 {
-			s.Feed(ctx, l7.Dir(d), streams[d])
-		}
-	}
-}
-
 // TestWriteSeeds regenerates the committed seed corpus with -write-seeds.
-func TestWriteSeeds(t *testing.T) {
-	if !*writeSeeds {
-		t.Skip("run with -write-seeds to regenerate testdata/fuzz")
-	}
-	dir := filepath.Join("testdata", "fuzz", fuzzName)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range seeds(t) {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n[]byte(%q)\n", s[0], s[1], s[2])
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// checkOutput renders the session's fields and summary; the JSON must be valid.
-func checkOutput(t *testing.T, s l7.Session) {
-	var d ecs.Doc
-	s.Fields(&d)
-	if out := d.AppendJSON(nil); !json.Valid(out) {
-		t.Fatalf("invalid JSON %s", out)
-	}
-	var sum l7.Summary
-	s.Summary(&sum)
-}
+func TestWriteSeeds(t *testing.T) { l7test.WriteSeeds(t, "FuzzSIP", seeds(t)) }

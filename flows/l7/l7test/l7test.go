@@ -1,0 +1,73 @@
+// Package l7test holds what the protocol parsers' tests share: feeding a
+// session two streams in chunks chosen by fuzz input, checking that its
+// output is valid, and writing seed corpora.
+package l7test
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"outflow/flows/ecs"
+	"outflow/flows/l7"
+)
+
+var writeSeeds = flag.Bool("write-seeds", false, "rewrite testdata/fuzz from the in-code seeds")
+
+// FeedChunks plays two streams into s in chunks chosen by cuts: each cut
+// byte's top bit is the direction and its low bits the chunk length; a zero
+// length reports a gap of 7 bytes instead. What cuts leave is fed at the
+// end. Over UDP each chunk is a datagram.
+func FeedChunks(ctx *l7.Context, s l7.Session, streams [2][]byte, cuts []byte) {
+	for _, b := range cuts {
+		d := l7.Dir(b >> 7)
+		n := int(b & 0x7f)
+		if n == 0 {
+			s.Gap(ctx, d, 7)
+			continue
+		}
+		n = min(n, len(streams[d]))
+		s.Feed(ctx, d, streams[d][:n])
+		streams[d] = streams[d][n:]
+	}
+	for d := range streams {
+		if len(streams[d]) > 0 {
+			s.Feed(ctx, l7.Dir(d), streams[d])
+		}
+	}
+}
+
+// CheckOutput renders the session's fields and summary: the JSON must be
+// valid, whatever the session was fed.
+func CheckOutput(t testing.TB, s l7.Session) {
+	t.Helper()
+	var d ecs.Doc
+	s.Fields(&d)
+	if out := d.AppendJSON(nil); !json.Valid(out) {
+		t.Fatalf("invalid JSON %s", out)
+	}
+	var sum l7.Summary
+	s.Summary(&sum)
+}
+
+// WriteSeeds writes seeds (client stream, server stream, cuts) as the seed
+// corpus of fuzzName in testdata/fuzz, when the test binary runs with
+// -write-seeds; otherwise it skips.
+func WriteSeeds(t *testing.T, fuzzName string, seeds [][3][]byte) {
+	if !*writeSeeds {
+		t.Skip("run with -write-seeds to regenerate testdata/fuzz/" + fuzzName)
+	}
+	dir := filepath.Join("testdata", "fuzz", fuzzName)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range seeds {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n[]byte(%q)\n", s[0], s[1], s[2])
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
