@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +89,14 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer closeOut()
 	out := ecs.NewWriter(w)
 
+	// Without its capabilities the sensor would find no container and see
+	// nothing, silently: say so at once.
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		if missing, ok := missingCaps(string(status)); ok && len(missing) > 0 {
+			return fmt.Errorf("missing capabilities: %s; run as root, or grant them (e.g. a privileged container with --pid=host --network=host)",
+				strings.Join(missing, ", "))
+		}
+	}
 	opts := []container.Option{container.WithProcRoot(sf.procRoot), container.WithNetlink(), container.WithRescan(sf.rescan), container.WithLogger(log)}
 	if _, err := os.Stat(sf.dockerSocket); err == nil {
 		opts = append(opts, container.WithDocker(sf.dockerSocket))
