@@ -44,6 +44,7 @@ type senseFlags struct {
 	hostIfaces   []string
 	includeHost  bool
 	blockTimeout time.Duration
+	statsEvery   time.Duration
 	blockSize    int
 	blocks       int
 }
@@ -62,6 +63,7 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&sf.rescan, "rescan", 5*time.Second, "rescan /proc and the host's interfaces this often (events are followed in between)")
 	fs.StringSliceVar(&sf.hostIfaces, "host-ifaces", nil, "host interfaces to watch for host-network containers (default: every interface that is up, except loopback, bridges and container veths)")
 	fs.BoolVar(&sf.includeHost, "include-host", false, "also report flows of the host itself (not of any container) seen on host interfaces")
+	fs.DurationVar(&sf.statsEvery, "stats-interval", time.Minute, "log the sensor's counters (kernel drops, flows, alerts) this often; 0: only at exit")
 	fs.DurationVar(&sf.blockTimeout, "block-timeout", 10*time.Millisecond, "how long the kernel holds a partly filled capture block (bounds alert latency)")
 	fs.IntVar(&sf.blockSize, "ring-block-size", 256<<10, "capture ring block size in bytes, per interface (the ring is blocks x size per watched interface: raise it for containers that move data in bulk)")
 	fs.IntVar(&sf.blocks, "ring-blocks", 8, "capture ring blocks per interface")
@@ -335,6 +337,7 @@ func (s *sensor) run(ctx context.Context, out *ecs.Writer, det *detection) error
 	defer tick.Stop()
 	resync := time.NewTicker(time.Second) // interfaces come and go between discovery events
 	defer resync.Stop()
+	stopStats := s.logStatsEvery(det)
 loop:
 	for {
 		select {
@@ -362,6 +365,7 @@ loop:
 		}
 	}
 	// Shutdown: stop the sources, then flush every open flow and alert.
+	stopStats()
 	s.mu.Lock()
 	s.closing = true
 	open := make([]*liveSource, 0, len(s.sources))
@@ -379,17 +383,51 @@ loop:
 	if s.p.detect != nil {
 		s.p.detect.Flush()
 	}
-	kernelDrops, kernelPackets := s.drops, s.captured
-	for _, ls := range s.sources {
-		if st, err := ls.src.Stats(); err == nil {
-			kernelDrops += st.Drops
-			kernelPackets += st.Packets
-		}
-	}
+	kernelPackets, kernelDrops := s.kernelCounters()
 	ferr := out.Flush()
 	s.p.summary(s.log, "sensor stopped; open flows flushed", append([]any{"sources", len(s.sources), "kernel_packets", kernelPackets, "kernel_drops", kernelDrops,
 		"host_view_duplicates_skipped", s.skipped, "records", out.Count()}, det.summaryArgs()...)...)
 	return ferr
+}
+
+// kernelCounters sums the kernel's packet and drop counters over every
+// source, ended ones included. Callers hold mu.
+func (s *sensor) kernelCounters() (packets, drops uint64) {
+	packets, drops = s.captured, s.drops
+	for _, ls := range s.sources {
+		if st, err := ls.src.Stats(); err == nil {
+			packets += st.Packets
+			drops += st.Drops
+		}
+	}
+	return packets, drops
+}
+
+// logStatsEvery logs the counters periodically so that drops show while
+// the sensor runs, not only at exit. The returned func stops it.
+func (s *sensor) logStatsEvery(det *detection) (stop func()) {
+	if s.cfg.statsEvery <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(s.cfg.statsEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s.mu.Lock()
+				kp, kd := s.kernelCounters()
+				args := append([]any{"sources", len(s.sources), "kernel_packets", kp, "kernel_drops", kd,
+					"host_view_duplicates_skipped", s.skipped}, det.summaryArgs()...)
+				s.p.summary(s.log, "sensor stats", args...)
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // sync opens sources for containers and host interfaces that have none,
