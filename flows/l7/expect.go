@@ -11,30 +11,26 @@ type expKey struct {
 }
 
 type expEntry struct {
-	key        expKey
-	peer       netip.AddrPort
-	proto      string
-	sess       Session
-	lisClient  bool // Expectation.ListenerIsClient
-	deadline   int64
-	prev, next int32 // insertion order; -1 ends the list
-	used       bool
+	key       expKey
+	peer      netip.AddrPort
+	proto     string
+	sess      Session
+	lisClient bool // Expectation.ListenerIsClient
+	deadline  int64
 }
 
 // expectTable holds announced flows until they open or time out. The timeout
 // is the same for every entry, so insertion order is expiry order and a
 // FIFO list is all expiry needs.
 type expectTable struct {
-	max        int
-	timeout    int64
-	m          map[expKey]int32
-	ents       []expEntry // slab, grows up to max
-	free       []int32
-	head, tail int32 // oldest, newest; -1 when empty
+	max     int
+	timeout int64
+	m       map[expKey]int32
+	list    slabList[expEntry] // insertion order: oldest first
 }
 
 func newExpectTable(max int, timeout int64) expectTable {
-	return expectTable{max: max, timeout: timeout, m: make(map[expKey]int32), head: -1, tail: -1}
+	return expectTable{max: max, timeout: timeout, m: make(map[expKey]int32), list: newSlabList[expEntry]()}
 }
 
 func normAddr(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
@@ -51,48 +47,21 @@ func (t *expectTable) add(e Expectation, now int64) (dropped, replaced bool) {
 		replaced = true
 	}
 	if len(t.m) >= t.max {
-		t.remove(t.head)
+		t.remove(t.list.head)
 		dropped = true
-	}
-	var i int32
-	if n := len(t.free); n > 0 {
-		i = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		t.ents = append(t.ents, expEntry{})
-		i = int32(len(t.ents) - 1)
 	}
 	peer := e.Peer
 	if peer.Addr().IsValid() {
 		peer = netip.AddrPortFrom(normAddr(peer.Addr()), peer.Port())
 	}
-	t.ents[i] = expEntry{key: k, peer: peer, proto: e.Protocol, sess: e.Session, lisClient: e.ListenerIsClient,
-		deadline: now + t.timeout, prev: t.tail, next: -1, used: true}
-	if t.tail >= 0 {
-		t.ents[t.tail].next = i
-	} else {
-		t.head = i
-	}
-	t.tail = i
-	t.m[k] = i
+	t.m[k] = t.list.add(expEntry{key: k, peer: peer, proto: e.Protocol, sess: e.Session, lisClient: e.ListenerIsClient,
+		deadline: now + t.timeout})
 	return dropped, replaced
 }
 
 func (t *expectTable) remove(i int32) {
-	e := &t.ents[i]
-	if e.prev >= 0 {
-		t.ents[e.prev].next = e.next
-	} else {
-		t.head = e.next
-	}
-	if e.next >= 0 {
-		t.ents[e.next].prev = e.prev
-	} else {
-		t.tail = e.prev
-	}
-	delete(t.m, e.key)
-	*e = expEntry{}
-	t.free = append(t.free, i)
+	delete(t.m, t.list.at(i).key)
+	t.list.release(i)
 }
 
 // lookup finds a live entry for a flow whose responder is resp and initiator
@@ -104,7 +73,7 @@ func (t *expectTable) lookup(tr Transport, resp, init netip.AddrPort, now int64,
 		if !ok {
 			continue
 		}
-		e := &t.ents[i]
+		e := t.list.at(i)
 		if e.deadline <= now {
 			t.remove(i)
 			*expired++
@@ -137,7 +106,7 @@ func (t *expectTable) match(f *FlowInfo, now int64) (e Expectation, flip Dir, ex
 	if i < 0 {
 		return e, 0, expired, false
 	}
-	en := &t.ents[i]
+	en := t.list.at(i)
 	e = Expectation{Transport: en.key.tr, Listener: netip.AddrPortFrom(en.key.addr, en.key.port),
 		Peer: en.peer, Protocol: en.proto, Session: en.sess, ListenerIsClient: en.lisClient}
 	t.remove(i)
@@ -147,8 +116,8 @@ func (t *expectTable) match(f *FlowInfo, now int64) (e Expectation, flip Dir, ex
 // expire drops entries whose time is up and returns how many.
 func (t *expectTable) expire(now int64) int {
 	n := 0
-	for t.head >= 0 && t.ents[t.head].deadline <= now {
-		t.remove(t.head)
+	for t.list.head >= 0 && t.list.at(t.list.head).deadline <= now {
+		t.remove(t.list.head)
 		n++
 	}
 	return n

@@ -18,59 +18,27 @@ const maxNameLen = 253
 const nameSweep = 8192
 
 type nameEntry struct {
-	addr       netip.Addr
-	name       string
-	deadline   int64
-	prev, next int32 // learn order, oldest first; -1 ends the list
-	used       bool
+	addr     netip.Addr
+	name     string
+	deadline int64
 }
 
 // nameCache maps server addresses to the name a DNS answer gave them. It is
 // bounded; when full the entry learned (or refreshed) longest ago goes.
 type nameCache struct {
-	max        int
-	m          map[netip.Addr]int32
-	ents       []nameEntry
-	free       []int32
-	head, tail int32
-	sweep      int
+	max   int
+	m     map[netip.Addr]int32
+	list  slabList[nameEntry] // learn order: oldest first
+	sweep int
 }
 
 func newNameCache(max int) nameCache {
-	return nameCache{max: max, m: make(map[netip.Addr]int32), head: -1, tail: -1}
-}
-
-func (c *nameCache) unlink(i int32) {
-	e := &c.ents[i]
-	if e.prev >= 0 {
-		c.ents[e.prev].next = e.next
-	} else {
-		c.head = e.next
-	}
-	if e.next >= 0 {
-		c.ents[e.next].prev = e.prev
-	} else {
-		c.tail = e.prev
-	}
-	e.prev, e.next = -1, -1
-}
-
-func (c *nameCache) pushBack(i int32) {
-	e := &c.ents[i]
-	e.prev, e.next = c.tail, -1
-	if c.tail >= 0 {
-		c.ents[c.tail].next = i
-	} else {
-		c.head = i
-	}
-	c.tail = i
+	return nameCache{max: max, m: make(map[netip.Addr]int32), list: newSlabList[nameEntry]()}
 }
 
 func (c *nameCache) remove(i int32) {
-	c.unlink(i)
-	delete(c.m, c.ents[i].addr)
-	c.ents[i] = nameEntry{}
-	c.free = append(c.free, i)
+	delete(c.m, c.list.at(i).addr)
+	c.list.release(i)
 }
 
 // learn records name for addr. It reports whether the name was stored and
@@ -83,30 +51,16 @@ func (c *nameCache) learn(addr netip.Addr, name string, ttl uint32, now int64) (
 	ttl = min(max(ttl, MinNameTTL), MaxNameTTL)
 	deadline := now + int64(ttl)*1e9
 	if i, ok := c.m[addr]; ok {
-		e := &c.ents[i]
-		if e.name != name {
-			e.name = name
-		}
-		e.deadline = deadline
-		c.unlink(i)
-		c.pushBack(i)
+		e := c.list.at(i)
+		e.name, e.deadline = name, deadline
+		c.list.moveBack(i)
 		return true, false
 	}
 	if len(c.m) >= c.max {
-		c.remove(c.head)
+		c.remove(c.list.head)
 		dropped = true
 	}
-	var i int32
-	if n := len(c.free); n > 0 {
-		i = c.free[n-1]
-		c.free = c.free[:n-1]
-	} else {
-		c.ents = append(c.ents, nameEntry{})
-		i = int32(len(c.ents) - 1)
-	}
-	c.ents[i] = nameEntry{addr: addr, name: name, deadline: deadline, used: true}
-	c.pushBack(i)
-	c.m[addr] = i
+	c.m[addr] = c.list.add(nameEntry{addr: addr, name: name, deadline: deadline})
 	return true, dropped
 }
 
@@ -116,23 +70,23 @@ func (c *nameCache) lookup(addr netip.Addr, now int64) string {
 		return ""
 	}
 	i, ok := c.m[normAddr(addr)]
-	if !ok || c.ents[i].deadline <= now {
+	if !ok || c.list.at(i).deadline <= now {
 		return ""
 	}
-	return c.ents[i].name
+	return c.list.at(i).name
 }
 
 // expire removes up to nameSweep slots' worth of expired entries, resuming
 // where the previous call stopped, and returns how many it removed.
 func (c *nameCache) expire(now int64) int {
 	n := 0
-	for range min(len(c.ents), nameSweep) {
-		if c.sweep >= len(c.ents) {
+	for range min(c.list.slots(), nameSweep) {
+		if c.sweep >= c.list.slots() {
 			c.sweep = 0
 		}
 		i := int32(c.sweep)
 		c.sweep++
-		if c.ents[i].used && c.ents[i].deadline <= now {
+		if c.list.used(i) && c.list.at(i).deadline <= now {
 			c.remove(i)
 			n++
 		}
