@@ -91,18 +91,17 @@ type dedupEntry struct {
 // destination within the dedup window; later updates carry the first
 // alert's outflow.alert_id.
 type Alerts struct {
-	out      *ecs.Writer
-	window   int64
-	max      int
-	seen     map[dedupKey]*dedupEntry
-	doc      ecs.Doc
-	enrich   []AlertEnricher
-	Written  uint64
-	Deduped  uint64
-	Dropped  uint64 // dedup entries dropped at the table limit
-	Err      error
-	observer func(a *Alert, id string)
-	now      func() time.Time // the clock for event.created; tests may fix it
+	out     *ecs.Writer
+	window  int64
+	max     int
+	seen    map[dedupKey]*dedupEntry
+	doc     ecs.Doc
+	enrich  []AlertEnricher
+	Written uint64
+	Deduped uint64
+	Dropped uint64 // dedup entries dropped at the table limit
+	Err     error
+	now     func() time.Time // the clock for event.created; tests may fix it
 }
 
 // AlertEnricher adds fields to alert documents (GeoIP, host metadata).
@@ -120,9 +119,6 @@ func NewAlerts(out *ecs.Writer, window time.Duration, enrich ...AlertEnricher) *
 
 // AddEnricher adds an enricher for alerts written from now on.
 func (w *Alerts) AddEnricher(e AlertEnricher) { w.enrich = append(w.enrich, e) }
-
-// OnWrite registers fn to be told of every alert written (tests, response).
-func (w *Alerts) OnWrite(fn func(a *Alert, id string)) { w.observer = fn }
 
 // Raise implements Sink.
 func (w *Alerts) Raise(a *Alert) {
@@ -202,9 +198,6 @@ func (w *Alerts) write(a *Alert, id string, update int) {
 		w.Err = err
 	}
 	w.Written++
-	if w.observer != nil {
-		w.observer(a, id)
-	}
 }
 
 // AppendAlert fills d with the ECS alert document of a (without the ID).

@@ -72,7 +72,6 @@ type Flow struct {
 	Entity           Entity
 	Container        *Container
 	DstInternal      bool      // destination is in the internal networks
-	SrcInternal      bool      // source is in the internal networks
 	Delta            [2]uint64 // bytes per direction since the previous event of this flow
 	Time             int64     // event time (Unix ns)
 

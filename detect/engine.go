@@ -71,7 +71,6 @@ func (e *Engine) FlowEvent(ev flows.Event, f *flows.Flow) {
 		v.Entity = Entity{ContainerID: v.Container.ID}
 	}
 	v.DstInternal = e.cfg.Internal.Contains(v.Dst)
-	v.SrcInternal = e.cfg.Internal.Contains(v.Src)
 	v.Time = t
 	v.haveSummary = false
 	for _, d := range e.cfg.Detectors {

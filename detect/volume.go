@@ -176,7 +176,6 @@ func (d *EgressVolume) check(st *volState, t int64, sink Sink) {
 	a := st.example
 	a.Rule = EgressVolumeRule
 	a.Time = t
-	a.Dest = "" // one alert per entity, whatever the destinations
 	a.Severity = 2
 	if sent >= 10*d.cfg.Threshold || reason == "threshold" && sent >= 2*d.cfg.Threshold {
 		a.Severity = 3
@@ -203,7 +202,7 @@ func (d *EgressVolume) check(st *volState, t int64, sink Sink) {
 		doc.Float("outflow.egress_volume.baseline_bytes", avg, 0)
 		doc.Uint("outflow.egress_volume.threshold_bytes", d.cfg.Threshold)
 	}
-	a.Dest = "*"
+	a.Dest = "*" // one alert per entity, whatever the destinations
 	sink.Raise(&a)
 }
 

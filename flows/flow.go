@@ -137,15 +137,8 @@ func (f *Flow) CheckinBytes() uint64 { return f.TotalBytes() - f.burstBase }
 // Tunnel is the flow's outermost encapsulation, or nil.
 func (f *Flow) Tunnel() *decode.Tunnel { return f.tunnel }
 
-// Established reports whether the responder has answered (TCP handshake
-// or any reply).
-func (f *Flow) Established() bool { return f.state&(stEstablished|stReplied) != 0 }
-
 // TotalBytes is the IP bytes of both directions.
 func (f *Flow) TotalBytes() uint64 { return f.Bytes[0] + f.Bytes[1] }
-
-// TotalPackets is the packets of both directions.
-func (f *Flow) TotalPackets() uint64 { return f.Packets[0] + f.Packets[1] }
 
 // CommunityID returns the flow's Community ID v1 (seed 0) appended to dst.
 func (f *Flow) AppendCommunityID(dst []byte) []byte {

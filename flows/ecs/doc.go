@@ -37,16 +37,6 @@ func (d *Doc) Reset() {
 // Len is the number of fields set.
 func (d *Doc) Len() int { return len(d.fields) }
 
-// Has reports whether key was set.
-func (d *Doc) Has(key string) bool {
-	for i := range d.fields {
-		if d.fields[i].key == key {
-			return true
-		}
-	}
-	return false
-}
-
 func (d *Doc) add(key string, start int) {
 	d.fields = append(d.fields, field{key: key, start: start, end: len(d.buf)})
 }
