@@ -1,8 +1,10 @@
 package detect
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"net/netip"
 	"time"
 
@@ -57,6 +59,11 @@ type BeaconConfig struct {
 	// destination, it is likely shared infrastructure and severity drops
 	// (default 5).
 	PrevalenceEntities int
+	// Seed keys the admission fingerprints. 0 picks a random one, so that
+	// traffic cannot be crafted to collide in the admission table; offline
+	// analysis sets a fixed one so the same capture always gives the same
+	// alerts.
+	Seed uint64
 }
 
 // Beacon finds periodic check-ins: new flows, and bursts of activity after
@@ -74,7 +81,7 @@ type Beacon struct {
 	// The first waits in a direct-mapped table under a 64-bit fingerprint
 	// that costs no allocation; a collision overwrites, which only delays
 	// that series' admission by one check-in.
-	seed    maphash.Seed
+	seed    uint64
 	pending []pendingCheckin
 
 	// Checkins counts check-ins offered; Waiting those held for a second
@@ -95,8 +102,12 @@ func NewBeacon(cfg BeaconConfig, internal Networks) *Beacon {
 	if cfg.PrevalenceEntities <= 0 {
 		cfg.PrevalenceEntities = 5
 	}
+	seed := cfg.Seed
+	for seed == 0 {
+		seed = new(maphash.Hash).Sum64() // a random seed per Hash
+	}
 	return &Beacon{cfg: cfg, internal: internal, tr: beacon.NewTracker(cfg.Tracker), prevalence: map[string]map[Entity]struct{}{},
-		seed: maphash.MakeSeed(), pending: make([]pendingCheckin, pendingSlots)}
+		seed: seed, pending: make([]pendingCheckin, pendingSlots)}
 }
 
 func (d *Beacon) Name() string { return BeaconRule.Name }
@@ -153,28 +164,21 @@ const (
 
 // checkin routes one check-in through admission to the tracker.
 func (d *Beacon) checkin(f *Flow, kind byte, name string, t int64, size uint64, sink Sink) {
-	var h maphash.Hash
-	h.SetSeed(d.seed)
-	h.WriteByte(kind)
-	h.WriteString(f.Entity.ContainerID)
-	ea := f.Entity.IP.As16()
-	h.Write(ea[:])
+	h := fingerprint{h: d.seed ^ uint64(kind)}
+	h.str(f.Entity.ContainerID)
+	h.addr(f.Entity.IP)
 	switch kind {
 	case seriesAddr:
-		da := f.Dst.As16()
-		h.Write(da[:])
+		h.addr(f.Dst)
 	case seriesPath:
-		da := f.Dst.As16()
-		h.Write(da[:])
-		h.WriteString(f.Domain)
-		h.WriteString(name)
+		h.addr(f.Dst)
+		h.str(f.Domain)
+		h.str(name)
 	default:
-		h.WriteString(name)
+		h.str(name)
 	}
-	h.WriteByte(byte(f.DstPort >> 8))
-	h.WriteByte(byte(f.DstPort))
-	h.WriteByte(f.Proto)
-	fp := h.Sum64()
+	h.word(uint64(f.DstPort)<<8 | uint64(f.Proto))
+	fp := h.sum()
 
 	d.Checkins++
 	k := beacon.Key{ID: fp, Port: f.DstPort, Transport: f.Proto}
@@ -297,3 +301,34 @@ func beaconEvidence(v beacon.Verdict, prefix, series string) func(*ecs.Doc) {
 func (d *Beacon) Tick(now int64, _ Sink) { d.tr.Expire(now) }
 
 func (d *Beacon) Flush(int64, Sink) {}
+
+// fingerprint is a keyed 64-bit hash of a series' identity: cheap, allocation
+// free, and unlike maphash reproducible from its seed.
+type fingerprint struct{ h uint64 }
+
+func (f *fingerprint) word(v uint64) {
+	hi, lo := bits.Mul64(f.h^v, 0x9e3779b97f4a7c15)
+	f.h = hi ^ lo
+}
+
+func (f *fingerprint) addr(a netip.Addr) {
+	b := a.As16()
+	f.word(binary.LittleEndian.Uint64(b[:8]))
+	f.word(binary.LittleEndian.Uint64(b[8:]))
+}
+
+// str hashes s with its length, so that adjacent strings cannot trade bytes.
+func (f *fingerprint) str(s string) {
+	f.word(uint64(len(s)))
+	for ; len(s) >= 8; s = s[8:] {
+		f.word(binary.LittleEndian.Uint64([]byte(s[:8])))
+	}
+	var tail [8]byte
+	copy(tail[:], s)
+	f.word(binary.LittleEndian.Uint64(tail[:]))
+}
+
+func (f *fingerprint) sum() uint64 {
+	f.word(0x94d049bb133111eb)
+	return f.h
+}

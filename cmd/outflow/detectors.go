@@ -22,6 +22,9 @@ type detectFlags struct {
 	geoipDBs   []string
 	noDetect   bool
 	internal   []string
+	// offline: the same capture must give the same alerts, so detectors
+	// that key hashes randomly against crafted collisions use fixed keys.
+	offline bool
 }
 
 func (df *detectFlags) register(fs *pflag.FlagSet) {
@@ -110,6 +113,7 @@ func buildDetection(df *detectFlags, out *ecs.Writer, attr detect.Attributor, lo
 			},
 			Ignore:    beaconIgnore(b.IgnoreDestinationCIDR, b.IgnoreDomainSuffix),
 			Resolvers: detect.MustNetworks(resolvers),
+			Seed:      offlineSeed(df.offline),
 		}, d.internal)
 		d.beaconStats = bd.Stats
 		d.beacon = bd
@@ -129,6 +133,14 @@ func buildDetection(df *detectFlags, out *ecs.Writer, attr detect.Attributor, lo
 	d.engine = detect.NewEngine(detect.EngineConfig{Detectors: dets, Sink: sink, Internal: d.internal, Attributor: attr})
 	log.Debug("detectors", "count", len(dets), "suppress_rules", sup.Len(), "internal_networks", d.internal.Len())
 	return d, nil
+}
+
+// offlineSeed is the fixed hash key of offline analysis; 0 (random) live.
+func offlineSeed(offline bool) uint64 {
+	if offline {
+		return 0x6f7574666c6f77 // "outflow"
+	}
+	return 0
 }
 
 // beaconIgnore compiles the beacon detector's ignore lists.

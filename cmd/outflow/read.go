@@ -18,7 +18,7 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("read", "usage: outflow read [flags] FILE...   (FILE may be - for standard input)", stderr)
 	var tf tableFlags
 	tf.register(fs)
-	var df detectFlags
+	df := detectFlags{offline: true}
 	df.register(fs)
 	writeFlows := fs.Bool("flows", false, "write one record per flow as well as the alerts")
 	output := fs.StringP("output", "o", "", "write records to `FILE` instead of standard output")
