@@ -181,9 +181,11 @@ func (d *Beacon) checkin(f *Flow, kind byte, name string, t int64, size uint64, 
 	fp := h.sum()
 
 	d.Checkins++
+	fp |= 1 // never 0: the tracker would take a zero ID for "no ID"
 	k := beacon.Key{ID: fp, Port: f.DstPort, Transport: f.Proto}
-	if !d.tr.Tracked(k) {
-		slot := &d.pending[fp&(pendingSlots-1)]
+	v, ok, tracked := d.tr.AddTracked(k, t, size)
+	if !tracked {
+		slot := &d.pending[(fp>>1)&(pendingSlots-1)]
 		if slot.fp != fp {
 			*slot = pendingCheckin{fp, t, size}
 			d.Waiting++
@@ -191,9 +193,14 @@ func (d *Beacon) checkin(f *Flow, kind byte, name string, t int64, size uint64, 
 		}
 		first := *slot
 		*slot = pendingCheckin{}
-		d.add(k, kind, name, first.t, first.size, f, sink)
+		if v1, ok1 := d.tr.Add(k, first.t, first.size); ok1 {
+			d.raise(v1, kind, name, f, sink)
+		}
+		v, ok = d.tr.Add(k, t, size)
 	}
-	d.add(k, kind, name, t, size, f, sink)
+	if ok {
+		d.raise(v, kind, name, f, sink)
+	}
 }
 
 // seriesLabel is how a series is shown in evidence: the destination address,
@@ -212,11 +219,8 @@ func seriesLabel(f *Flow, kind byte, name string) string {
 	return name
 }
 
-func (d *Beacon) add(k beacon.Key, kind byte, name string, t int64, size uint64, f *Flow, sink Sink) {
-	v, ok := d.tr.Add(k, t, size)
-	if !ok {
-		return
-	}
+// raise writes the alert of a series' verdict.
+func (d *Beacon) raise(v beacon.Verdict, kind byte, name string, f *Flow, sink Sink) {
 	dest := f.Dst.String()
 	if f.Domain != "" {
 		dest = f.Domain // one alert whether the address or the name series fires

@@ -51,6 +51,7 @@
 package beacon
 
 import (
+	"hash/maphash"
 	"math"
 	"time"
 )
@@ -194,7 +195,8 @@ const (
 )
 
 type series struct {
-	key Key
+	key  Key
+	hash uint64 // index key
 	// Ring of the latest check-ins: gap (seconds since the previous
 	// check-in; float32 gives ~1e-7 relative precision from microseconds to
 	// days in 4 bytes) and size (bytes, saturating).
@@ -220,7 +222,8 @@ type lruList struct{ head, tail int32 } // head = most recent
 // shard by Key if needed.
 type Tracker struct {
 	cfg   Config
-	index map[Key]int32
+	seed  maphash.Seed
+	index map[uint64]int32 // Key.hash -> slab index; the slab holds the Key
 	slab  []series
 	free  []int32
 	lists [2]lruList
@@ -272,7 +275,8 @@ func NewTracker(cfg Config) *Tracker {
 	}
 	t := &Tracker{
 		cfg:   cfg,
-		index: make(map[Key]int32),
+		seed:  maphash.MakeSeed(),
+		index: make(map[uint64]int32),
 		sc:    newScratch(cfg.Ring),
 	}
 	for i := range t.lists {
@@ -298,18 +302,73 @@ func (t *Tracker) Stats() Stats {
 // when it turns out to be a strobe (Strobe). A timestamp not after the
 // series' latest check-in is folded into that check-in (its bytes are
 // added), since the caller may deliver slightly out of order.
+func (t *Tracker) Add(k Key, ts int64, bytes uint64) (Verdict, bool) {
+	v, ok, _ := t.add(k, ts, bytes, true)
+	return v, ok
+}
+
+// AddTracked is Add for a series already tracked; for any other it does
+// nothing and returns tracked false. It spares a caller that admits
+// series itself (after a second check-in, say) a separate lookup.
+func (t *Tracker) AddTracked(k Key, ts int64, bytes uint64) (v Verdict, ok, tracked bool) {
+	return t.add(k, ts, bytes, false)
+}
+
 // Tracked reports whether series k is being tracked.
 func (t *Tracker) Tracked(k Key) bool {
-	_, ok := t.index[k]
+	_, ok := t.lookup(k)
 	return ok
 }
 
-func (t *Tracker) Add(k Key, ts int64, bytes uint64) (Verdict, bool) {
-	t.stats.Checkins++
-	idx, ok := t.index[k]
-	if !ok {
-		idx = t.alloc(k)
+// hash is the index key of k: its ID when the caller gave one, else a hash
+// of its fields.
+func (t *Tracker) hash(k Key) uint64 {
+	if k.ID != 0 {
+		return k.ID
 	}
+	return maphash.Comparable(t.seed, k)
+}
+
+// sameKey compares series identities: the ID stands for the strings.
+func sameKey(a, b Key) bool {
+	return a.ID == b.ID && a.Port == b.Port && a.Transport == b.Transport &&
+		(a.ID != 0 || a.Entity == b.Entity && a.Dest == b.Dest)
+}
+
+// lookup finds k's series. Two keys with one 64-bit hash are a
+// vanishing chance; the later one then takes over the slot (see add).
+func (t *Tracker) lookup(k Key) (int32, bool) {
+	idx, ok := t.index[t.hash(k)]
+	if !ok || !sameKey(t.slab[idx].key, k) {
+		return nilIdx, false
+	}
+	return idx, true
+}
+
+func (t *Tracker) add(k Key, ts int64, bytes uint64, create bool) (Verdict, bool, bool) {
+	h := t.hash(k)
+	idx, ok := t.index[h]
+	if ok && !sameKey(t.slab[idx].key, k) {
+		if !create {
+			return Verdict{}, false, false
+		}
+		// A hash collision: the newcomer replaces the series.
+		t.release(idx)
+		t.stats.Evicted++
+		ok = false
+	}
+	if !ok {
+		if !create {
+			return Verdict{}, false, false
+		}
+		idx = t.alloc(k, h)
+	}
+	t.stats.Checkins++
+	v, alerted := t.checkin(idx, k, ts, bytes)
+	return v, alerted, true
+}
+
+func (t *Tracker) checkin(idx int32, k Key, ts int64, bytes uint64) (Verdict, bool) {
 	s := &t.slab[idx]
 	t.touch(idx)
 	if s.count > 0 && ts <= s.last {
@@ -450,8 +509,9 @@ func (t *Tracker) Expire(now int64) {
 	}
 }
 
-// alloc creates the series for k, evicting one if the table is full.
-func (t *Tracker) alloc(k Key) int32 {
+// alloc creates the series for k (index key h), evicting one if the table
+// is full.
+func (t *Tracker) alloc(k Key, h uint64) int32 {
 	if len(t.index) >= t.cfg.MaxSeries {
 		victim := t.lists[listYoung].tail
 		if victim == nilIdx {
@@ -473,8 +533,8 @@ func (t *Tracker) alloc(k Key) int32 {
 	}
 	s := &t.slab[idx]
 	gap, size := s.gap, s.size
-	*s = series{key: k, gap: gap, size: size, list: listYoung, prev: nilIdx, next: nilIdx}
-	t.index[k] = idx
+	*s = series{key: k, hash: h, gap: gap, size: size, list: listYoung, prev: nilIdx, next: nilIdx}
+	t.index[h] = idx
 	t.pushFront(idx)
 	return idx
 }
@@ -482,7 +542,7 @@ func (t *Tracker) alloc(k Key) int32 {
 func (t *Tracker) release(idx int32) {
 	s := &t.slab[idx]
 	t.unlink(idx)
-	delete(t.index, s.key)
+	delete(t.index, s.hash)
 	s.key = Key{} // drop string references for the GC
 	t.free = append(t.free, idx)
 }

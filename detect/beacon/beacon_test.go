@@ -243,10 +243,10 @@ func TestEviction(t *testing.T) {
 		feed(tr, a, regular(6, 60))
 		feed(tr, b, regular(6, 60))
 		tr.Add(c, base+int64(1e12), 1)
-		if _, ok := tr.index[a]; ok {
+		if tr.Tracked(a) {
 			t.Error("least recently active series a survived")
 		}
-		if _, ok := tr.index[b]; !ok {
+		if !tr.Tracked(b) {
 			t.Error("series b was evicted")
 		}
 		if s := tr.Stats(); s.Evicted != 1 || s.Series != 2 {
@@ -424,7 +424,7 @@ func TestGateCalibration(t *testing.T) {
 		k := Key{Entity: fmt.Sprint(i)}
 		for _, e := range genPoisson(r, time.Minute, 64).events {
 			tr.Add(k, e.ts, e.bytes)
-			s := &tr.slab[tr.index[k]]
+			s := &tr.slab[tr.index[tr.hash(k)]]
 			res := tr.sc.score(s, DefaultMinCheckins, 0)
 			if !res.ok {
 				continue
@@ -506,5 +506,32 @@ func BenchmarkAdd(b *testing.B) {
 				tr.Add(keys[s], next[s], 200)
 			}
 		})
+	}
+}
+
+func TestAddTrackedAndCollisions(t *testing.T) {
+	tr := NewTracker(Config{})
+	k := Key{ID: 42, Port: 443, Transport: 6}
+	if _, _, tracked := tr.AddTracked(k, base, 1); tracked || tr.Tracked(k) {
+		t.Fatal("AddTracked created a series")
+	}
+	tr.Add(k, base, 1)
+	if _, _, tracked := tr.AddTracked(k, base+int64(60e9), 1); !tracked {
+		t.Fatal("AddTracked did not find the series Add created")
+	}
+	if s := tr.Stats(); s.Checkins != 2 || s.Series != 1 {
+		t.Errorf("stats %+v, want 2 check-ins in 1 series", s)
+	}
+	// Same 64-bit index key, another series: never merged into k's.
+	other := Key{ID: 42, Port: 80, Transport: 6}
+	if _, _, tracked := tr.AddTracked(other, base+int64(120e9), 1); tracked {
+		t.Error("a colliding key was taken for the tracked series")
+	}
+	tr.Add(other, base+int64(120e9), 1)
+	if !tr.Tracked(other) || tr.Tracked(k) {
+		t.Error("the newcomer should replace the colliding series")
+	}
+	if s := tr.Stats(); s.Evicted != 1 || s.Series != 1 {
+		t.Errorf("stats %+v, want the replaced series counted as evicted", s)
 	}
 }

@@ -110,6 +110,7 @@ type Engine struct {
 
 	pool      bufPool
 	probeFree [][]byte
+	chunkFree [][]chunk // replay lists of flows done probing, for reuse
 	free      *State
 
 	st         counters
@@ -134,6 +135,7 @@ func NewEngine(parsers []Parser, cfg EngineConfig) *Engine {
 		names:      newNameCache(cfg.MaxNames),
 		pool:       bufPool{size: cfg.StreamBuffer, maxFree: maxFreeBufs, free: make([]*oooBuf, 0, maxFreeBufs)},
 		probeFree:  make([][]byte, 0, maxFreeBufs),
+		chunkFree:  make([][]chunk, 0, maxFreeBufs),
 		protoIndex: make(map[string]int32),
 	}
 	for i, p := range parsers {
@@ -212,10 +214,14 @@ type State struct {
 	st     [2]reasm
 	pb     [2][]byte // probed stream bytes (TCP) or datagrams (UDP)
 	pn     [2]int    // payload deliveries probed per direction
-	chunks []chunk
+	chunks []chunk   // only while probing: most flows are identified at once
 
-	sum  Summary // scratch for Domain
-	next *State  // free list
+	// The session's last Domain and whether it is a name (not an IP
+	// literal), so Domain checks each value once.
+	dom     string
+	domName bool
+
+	next *State // free list
 }
 
 // Done reports that nothing more of the flow will be inspected.
@@ -234,13 +240,25 @@ func (s *State) Protocol() string { return s.proto }
 // SNI, HTTP Host, DNS question) if it has one, else the name a DNS answer
 // gave the server's address before the flow began.
 func (s *State) Domain() string {
-	if s.sess != nil {
-		s.sum = Summary{Files: s.sum.Files[:0]}
-		s.sess.Summary(&s.sum)
+	if s.sess != nil && s.proto != "dns" {
 		// A DNS question names what was looked up, not the resolver the
 		// flow goes to; it is in dns.question.name.
-		if d := s.sum.Domain; d != "" && !isAddrLiteral(d) && s.proto != "dns" {
-			return d
+		var d string
+		if n, ok := s.sess.(Namer); ok {
+			d = n.Domain()
+		} else {
+			var sum Summary
+			s.sess.Summary(&sum)
+			d = sum.Domain
+		}
+		if d != "" {
+			if d != s.dom {
+				// Called on every flow event: parse once per value.
+				s.dom, s.domName = d, !isAddrLiteral(d)
+			}
+			if s.domName {
+				return d
+			}
 		}
 	}
 	return s.name
@@ -283,7 +301,7 @@ func (s *State) Summary(sum *Summary) {
 func (e *Engine) alloc() *State {
 	s := e.free
 	if s == nil {
-		return &State{e: e, chunks: make([]chunk, 0, 2*maxProbePackets+2)}
+		return &State{e: e}
 	}
 	e.free = s.next
 	s.next = nil
@@ -399,9 +417,7 @@ func (e *Engine) Release(s *State) {
 		return
 	}
 	e.finish(s)
-	chunks, files := s.chunks[:0], s.sum.Files[:0]
-	clear(files[:cap(files)]) // drop string references
-	*s = State{e: e, chunks: chunks, sum: Summary{Files: files}, next: e.free}
+	*s = State{e: e, next: e.free}
 	e.free = s
 }
 
@@ -416,7 +432,16 @@ func (e *Engine) finish(s *State) {
 			s.pb[d] = nil
 		}
 	}
-	s.chunks = s.chunks[:0]
+	e.freeChunks(s)
+}
+
+func (e *Engine) freeChunks(s *State) {
+	if s.chunks != nil {
+		if len(e.chunkFree) < maxFreeBufs {
+			e.chunkFree = append(e.chunkFree, s.chunks[:0])
+		}
+		s.chunks = nil
+	}
 }
 
 func (e *Engine) identify(s *State, proto string, sess Session) {
@@ -576,6 +601,17 @@ func (e *Engine) keep(s *State, dir Dir, b []byte, whole bool) int {
 	buf = append(buf, b[:n]...)
 	s.pb[dir] = buf
 	if n > 0 {
+		if s.chunks == nil {
+			if k := len(e.chunkFree); k > 0 {
+				s.chunks = e.chunkFree[k-1]
+				e.chunkFree[k-1] = nil
+				e.chunkFree = e.chunkFree[:k-1]
+			} else {
+				// One chunk per probed delivery at most, and each
+				// direction probes at most ProbePackets.
+				s.chunks = make([]chunk, 0, 2*e.cfg.ProbePackets+2)
+			}
+		}
 		last := len(s.chunks) - 1
 		if !whole && last >= 0 && s.chunks[last].dir == dir && int(s.chunks[last].end) == start {
 			s.chunks[last].end += int32(n)
@@ -595,7 +631,7 @@ func (e *Engine) freeProbe(s *State) {
 			s.pb[d] = nil
 		}
 	}
-	s.chunks = s.chunks[:0]
+	e.freeChunks(s)
 }
 
 // Expire drops expectations and names whose time is up.

@@ -130,6 +130,13 @@ type Summary struct {
 	Downloaded   uint64 // file data bytes server -> client
 }
 
+// Namer is optionally implemented by a Session whose Summary sets Domain:
+// State.Domain runs on every flow event and asks a Namer directly instead of
+// building a Summary.
+type Namer interface {
+	Domain() string
+}
+
 // Expectation announces a flow that a session expects to open, such as an FTP
 // data channel (PASV/EPSV/PORT/EPRT) or a TFTP transfer on new ports.
 //
@@ -187,3 +194,31 @@ func (c *Context) Malformed(protocol string) {
 		c.host.malformed(protocol)
 	}
 }
+
+// Recorded is what sessions asked of a recording Context (NewRecordingContext).
+type Recorded struct {
+	Expectations []Expectation
+	Names        []LearnedName
+	Malformed    []string
+}
+
+// LearnedName is one Context.LearnName call.
+type LearnedName struct {
+	Addr netip.Addr
+	Name string
+	TTL  uint32
+}
+
+// NewRecordingContext returns a Context that records the sessions' requests
+// instead of acting on them, for parser tests that check what a session
+// announces (expectations, DNS names) without an Engine.
+func NewRecordingContext(f *FlowInfo) (*Context, *Recorded) {
+	r := &Recorded{}
+	return &Context{Flow: f, host: r}, r
+}
+
+func (r *Recorded) expect(e Expectation, _ int64) { r.Expectations = append(r.Expectations, e) }
+func (r *Recorded) learnName(addr netip.Addr, name string, ttl uint32, _ int64) {
+	r.Names = append(r.Names, LearnedName{addr, name, ttl})
+}
+func (r *Recorded) malformed(protocol string) { r.Malformed = append(r.Malformed, protocol) }

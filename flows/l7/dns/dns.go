@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
@@ -213,10 +214,7 @@ type session struct {
 	nIPs                          int
 	maxName, maxLabel             int
 
-	// Addresses of the last response to pass to Context.LearnName.
-	learn     [maxIPs]learned
-	nLearn    int
-	learnName string
+	learnName string // the name last passed to Context.LearnName
 }
 
 type learned struct {
@@ -406,14 +404,21 @@ func equalFoldASCII(a, b []byte) bool {
 	return true
 }
 
-// scratch is per-message working space, kept off the heap.
+// scratch is per-message working space. At 11 KB it is pooled rather than
+// declared per message, which would zero it for every datagram; nothing in
+// it is read before it is written (names set n first, chain up to nch).
 type scratch struct {
 	q     nameBuf
 	owner nameBuf
 	data  nameBuf
 	chain [maxChain]nameBuf
 	nch   int
+	// Addresses of the response to pass to Context.LearnName.
+	learn  [maxIPs]learned
+	nLearn int
 }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 func (sc *scratch) inChain(name []byte) bool {
 	for i := 0; i < sc.nch; i++ {
@@ -442,7 +447,9 @@ func (s *session) message(ctx *l7.Context, m []byte, truncated bool) {
 	} else {
 		s.queries++
 	}
-	var sc scratch
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.nch, sc.nLearn = 0, 0
 	off := headerLen
 	haveQ := false
 	var qtype, qclass uint16
@@ -485,7 +492,6 @@ func (s *session) message(ctx *l7.Context, m []byte, truncated bool) {
 		sc.chain[0] = sc.q
 		sc.nch = 1
 	}
-	s.nLearn = 0
 	nAns := 0
 	for sec, n := range counts {
 		for i := 0; i < n; i++ {
@@ -536,20 +542,20 @@ func (s *session) message(ctx *l7.Context, m []byte, truncated bool) {
 			}
 			if addr.IsValid() {
 				s.addIP(addr)
-				if haveQ && sc.inChain(sc.owner.bytes()) && s.nLearn < len(s.learn) {
-					s.learn[s.nLearn] = learned{addr, ttl}
-					s.nLearn++
+				if haveQ && sc.inChain(sc.owner.bytes()) && sc.nLearn < len(sc.learn) {
+					sc.learn[sc.nLearn] = learned{addr, ttl}
+					sc.nLearn++
 				}
 			}
 			if firstResp && i < maxAnswers {
-				s.appendAnswer(m, &sc, typ, class, ttl, rd, rdata, addr)
+				s.appendAnswer(m, sc, typ, class, ttl, rd, rdata, addr)
 			}
 		}
 	}
 	s.closeAnswers(firstResp)
-	if s.nLearn > 0 {
+	if sc.nLearn > 0 {
 		s.learnName = s.nameString(sc.q.bytes())
-		for _, l := range s.learn[:s.nLearn] {
+		for _, l := range sc.learn[:sc.nLearn] {
 			ctx.LearnName(l.addr, s.learnName, l.ttl)
 		}
 	}
@@ -724,6 +730,11 @@ func (s *session) Fields(d *ecs.Doc) {
 		d.Uint("outflow.dns.malformed", s.malformed)
 	}
 }
+
+var _ l7.Namer = (*session)(nil)
+
+// Domain implements l7.Namer.
+func (s *session) Domain() string { return s.qname }
 
 func (s *session) Summary(sum *l7.Summary) {
 	sum.Protocol = "dns"

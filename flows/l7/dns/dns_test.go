@@ -194,8 +194,9 @@ func TestProbeRandom(t *testing.T) {
 func TestSession(t *testing.T) {
 	s := New().NewSession(udp).(*session)
 	q := serialize(t, gpQuery("www.Example.com", layers.DNSTypeA))
-	s.Feed(ctx, l7.FromClient, q)
-	if !s.Feed(ctx, l7.FromServer, compressed()) {
+	rctx, rec := l7.NewRecordingContext(udp)
+	s.Feed(rctx, l7.FromClient, q)
+	if !s.Feed(rctx, l7.FromServer, compressed()) {
 		t.Fatal("UDP session stopped")
 	}
 	got := fields(t, s)
@@ -221,9 +222,9 @@ func TestSession(t *testing.T) {
 	}
 	// Only the address on the question's CNAME chain is learned, under
 	// the name the client asked.
-	wantLearn := []learned{{netip.MustParseAddr("192.0.2.7"), 300}}
-	if !reflect.DeepEqual(s.learn[:s.nLearn], wantLearn) || s.learnName != "www.example.com" {
-		t.Errorf("learned %v as %q", s.learn[:s.nLearn], s.learnName)
+	wantLearn := []l7.LearnedName{{Addr: netip.MustParseAddr("192.0.2.7"), Name: "www.example.com", TTL: 300}}
+	if !reflect.DeepEqual(rec.Names, wantLearn) {
+		t.Errorf("learned %v, want %v", rec.Names, wantLearn)
 	}
 	var sum l7.Summary
 	s.Summary(&sum)
@@ -297,9 +298,10 @@ func TestAgainstGopacket(t *testing.T) {
 	}
 	// The CNAME chain leads to both AAAA records.
 	s := New().NewSession(udp).(*session)
-	s.Feed(ctx, l7.FromServer, serialize(t, resp))
-	if s.nLearn != 2 || s.learnName != "api.example.com" || s.learn[1].ttl != 121 {
-		t.Errorf("learned %v as %q", s.learn[:s.nLearn], s.learnName)
+	rctx, rec := l7.NewRecordingContext(udp)
+	s.Feed(rctx, l7.FromServer, serialize(t, resp))
+	if len(rec.Names) != 2 || rec.Names[0].Name != "api.example.com" || rec.Names[1].Name != "api.example.com" || rec.Names[1].TTL != 121 {
+		t.Errorf("learned %v", rec.Names)
 	}
 }
 
@@ -453,10 +455,11 @@ func TestBoundedAnswers(t *testing.T) {
 		answers = append(answers, rrA("many.example", fmt.Sprintf("10.1.0.%d", i), 1))
 	}
 	s := New().NewSession(udp).(*session)
-	s.Feed(ctx, l7.FromServer, serialize(t, gpResponse(gpQuery("many.example", layers.DNSTypeA), answers...)))
+	rctx, rec := l7.NewRecordingContext(udp)
+	s.Feed(rctx, l7.FromServer, serialize(t, gpResponse(gpQuery("many.example", layers.DNSTypeA), answers...)))
 	got := fields(t, s)
-	if len(got["dns.answers"].([]any)) != maxAnswers || len(got["dns.resolved_ip"].([]any)) != maxIPs || s.nLearn != len(s.learn) {
-		t.Errorf("answers %d ips %d learned %d", len(got["dns.answers"].([]any)), len(got["dns.resolved_ip"].([]any)), s.nLearn)
+	if len(got["dns.answers"].([]any)) != maxAnswers || len(got["dns.resolved_ip"].([]any)) != maxIPs || len(rec.Names) != maxIPs {
+		t.Errorf("answers %d ips %d learned %d", len(got["dns.answers"].([]any)), len(got["dns.resolved_ip"].([]any)), len(rec.Names))
 	}
 }
 

@@ -881,6 +881,11 @@ func (s *session) Fields(d *ecs.Doc) {
 	d.Strs("outflow.http.methods", s.methods[:s.nMethods])
 }
 
+var _ l7.Namer = (*session)(nil)
+
+// Domain implements l7.Namer.
+func (s *session) Domain() string { return s.host }
+
 func (s *session) Summary(sum *l7.Summary) {
 	sum.Protocol = "http"
 	sum.Domain = s.host

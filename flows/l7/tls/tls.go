@@ -440,6 +440,11 @@ func (s *session) Fields(d *ecs.Doc) {
 	}
 }
 
+var _ l7.Namer = (*session)(nil)
+
+// Domain implements l7.Namer.
+func (s *session) Domain() string { return s.client.ServerName }
+
 func (s *session) Summary(sum *l7.Summary) {
 	sum.Protocol = "tls"
 	sum.Domain = s.client.ServerName
