@@ -11,6 +11,7 @@ package ecs
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -25,7 +26,25 @@ type field struct {
 type Doc struct {
 	buf    []byte
 	fields []field
-	stack  []string
+
+	// Skeletons of recent documents: a reused Doc mostly sees a few key
+	// sequences (one per record kind), whose JSON structure is worked out
+	// once. See AppendJSON.
+	skel  [maxSkeletons]skeleton
+	nskel int // slots filled
+	next  int // slot to replace next
+}
+
+// maxSkeletons is how many key sequences a Doc remembers: enough for the
+// record kinds of the busiest protocols.
+const maxSkeletons = 16
+
+// skeleton is the JSON structure of one key sequence.
+type skeleton struct {
+	keys  []string // field keys in the order they were added
+	order []int32  // fields in output order (sorted; of duplicates, the last)
+	pre   []int32  // text[pre[j]:pre[j+1]] comes before field order[j]'s value
+	text  []byte   // separators, object openings and keys; the closing tail last
 }
 
 // Reset empties the document, keeping its buffers.
@@ -190,125 +209,144 @@ func (d *Doc) Raw(key string, json []byte) {
 	d.add(key, s)
 }
 
-// sortFields orders the fields stably by key. Records add most fields in
-// order already, so this is an insertion sort that only works on the few
-// that arrive out of place (binary search, then one move).
-func (d *Doc) sortFields() {
-	f := d.fields
-	for i := 1; i < len(f); i++ {
-		if less(f[i-1].key, f[i].key) <= 0 {
-			continue
-		}
-		x := f[i]
-		// First position in f[:i] whose key is greater than x's (stable).
-		lo, hi := 0, i
-		for lo < hi {
-			mid := (lo + hi) / 2
-			if less(f[mid].key, x.key) <= 0 {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
-		}
-		copy(f[lo+1:i+1], f[lo:i])
-		f[lo] = x
-	}
-}
-
-// less orders dotted keys segment by segment: '.' sorts before every other
-// byte, so "a.b.c" stays next to "a.b" and before "a.bc".
-func less(a, b string) int {
-	n := min(len(a), len(b))
-	for i := 0; i < n; i++ {
-		ca, cb := a[i], b[i]
-		if ca == cb {
-			continue
-		}
-		if ca == '.' {
-			return -1
-		}
-		if cb == '.' {
-			return 1
-		}
-		if ca < cb {
-			return -1
-		}
-		return 1
-	}
-	return len(a) - len(b)
-}
-
-func nextSeg(key string, from int) (seg string, next int) {
-	for i := from; i < len(key); i++ {
-		if key[i] == '.' {
-			return key[from:i], i + 1
-		}
-	}
-	return key[from:], len(key)
-}
-
 // AppendJSON appends the document as one JSON object (no newline) to dst.
 // Of fields set more than once, the last one wins. Callers must not set both
 // a key and a longer key below it ("a" and "a.b"); ECS never does.
+//
+// The structure around the values (object nesting, keys, commas) depends
+// only on the sequence of keys, so it is computed once per sequence and
+// kept: a document whose keys match a remembered sequence is written as
+// structure and values interleaved, without sorting or walking its keys.
 func (d *Doc) AppendJSON(dst []byte) []byte {
-	d.sortFields()
+	sk := d.skeleton()
 	dst = append(dst, '{')
-	stack := d.stack[:0] // names of the open objects, outermost first
-	first := true
-	for i := range d.fields {
+	for j, i := range sk.order {
 		f := &d.fields[i]
-		if i+1 < len(d.fields) && d.fields[i+1].key == f.key {
-			continue // a later set of the same key wins
-		}
-		// Walk the object segments (all but the last) of the key, keeping
-		// those that match the open stack.
-		pos, depth := 0, 0
-		for depth < len(stack) {
-			seg, next := nextSeg(f.key, pos)
-			if next >= len(f.key) || seg != stack[depth] {
-				break
-			}
-			pos, depth = next, depth+1
-		}
-		for len(stack) > depth {
-			dst = append(dst, '}')
-			stack = stack[:len(stack)-1]
-		}
-		for {
-			seg, next := nextSeg(f.key, pos)
-			if next >= len(f.key) {
-				break // seg is the leaf
-			}
-			if !first {
-				dst = append(dst, ',')
-			}
-			dst = appendKey(dst, seg)
-			dst = append(dst, ':', '{')
-			stack = append(stack, seg)
-			first = true
-			pos = next
-		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		dst = appendKey(dst, f.key[pos:])
-		dst = append(dst, ':')
+		dst = append(dst, sk.text[sk.pre[j]:sk.pre[j+1]]...)
 		dst = append(dst, d.buf[f.start:f.end]...)
-		first = false
 	}
-	for range stack {
-		dst = append(dst, '}')
-	}
-	d.stack = stack[:0]
+	dst = append(dst, sk.text[sk.pre[len(sk.order)]:]...)
 	return append(dst, '}')
 }
 
-// appendKey writes a key segment. Keys are the program's own constants
-// (ECS names), so they are checked for safety, not escaped, in the common
-// case.
+// skeleton returns the remembered skeleton of the document's key sequence,
+// building it (in the least recently built slot) when there is none.
+func (d *Doc) skeleton() *skeleton {
+	for i := range d.nskel {
+		sk := &d.skel[i]
+		if len(sk.keys) != len(d.fields) {
+			continue
+		}
+		match := true
+		// Keys are mostly the same constants, so equal strings share their
+		// bytes and compare by pointer.
+		for j := range d.fields {
+			if sk.keys[j] != d.fields[j].key {
+				match = false
+				break
+			}
+		}
+		if match {
+			return sk
+		}
+	}
+	sk := &d.skel[d.next]
+	d.next = (d.next + 1) % maxSkeletons
+	if d.nskel < maxSkeletons {
+		d.nskel++
+	}
+	sk.build(d.fields)
+	return sk
+}
+
+// build works out the structure of the key sequence of fields.
+func (sk *skeleton) build(fields []field) {
+	sk.keys = sk.keys[:0]
+	sk.order = sk.order[:0]
+	for i := range fields {
+		sk.keys = append(sk.keys, fields[i].key)
+		sk.order = append(sk.order, int32(i))
+	}
+	// Stable sort of the field indexes by key. Plain byte order suffices
+	// for nesting: keys that share a prefix ("source.") are contiguous.
+	o := sk.order
+	for i := 1; i < len(o); i++ {
+		x := o[i]
+		j := i
+		for j > 0 && sk.keys[o[j-1]] > sk.keys[x] {
+			o[j] = o[j-1]
+			j--
+		}
+		o[j] = x
+	}
+	// Of equal keys, keep the last set.
+	w := 0
+	for i, x := range o {
+		if i+1 < len(o) && sk.keys[o[i+1]] == sk.keys[x] {
+			continue
+		}
+		o[w] = x
+		w++
+	}
+	sk.order = o[:w]
+
+	t := sk.text[:0]
+	sk.pre = sk.pre[:0]
+	prev := "" // key of the previous field written
+	for _, i := range sk.order {
+		k := sk.keys[i]
+		sk.pre = append(sk.pre, int32(len(t)))
+		// common: length of the shared prefix of whole object segments.
+		common, n := 0, min(len(prev), len(k))
+		for j := 0; j < n && prev[j] == k[j]; j++ {
+			if k[j] == '.' {
+				common = j + 1
+			}
+		}
+		// Close the objects of prev below the shared ones.
+		for range strings.Count(prev[common:], ".") {
+			t = append(t, '}')
+		}
+		if prev != "" {
+			t = append(t, ',')
+		}
+		// Open the objects of k below the shared ones, then the leaf.
+		pos := common
+		for {
+			dot := strings.IndexByte(k[pos:], '.')
+			if dot < 0 {
+				break
+			}
+			t = appendKey(t, k[pos:pos+dot])
+			t = append(t, ':', '{')
+			pos += dot + 1
+		}
+		t = appendKey(t, k[pos:])
+		t = append(t, ':')
+		prev = k
+	}
+	sk.pre = append(sk.pre, int32(len(t)))
+	for range strings.Count(prev, ".") {
+		t = append(t, '}')
+	}
+	sk.text = t
+}
+
+// safe marks the bytes a JSON string holds as they are: printable ASCII
+// other than the quote and the backslash.
+var safe = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendKey writes a key segment. Keys are mostly the program's own
+// constants (ECS names), so they are checked for safety, not escaped, in the
+// common case; label keys come from the runtime and may need escaping.
 func appendKey(dst []byte, k string) []byte {
 	for i := 0; i < len(k); i++ {
-		if c := k[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+		if !safe[k[i]] {
 			return AppendString(dst, k)
 		}
 	}
@@ -325,11 +363,11 @@ func AppendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			dst = appendEscape(dst, c)
 			i++
@@ -363,11 +401,11 @@ func appendStringBytes(dst []byte, b []byte) []byte {
 	start := 0
 	for i := 0; i < len(b); {
 		c := b[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
-				i++
-				continue
-			}
 			dst = append(dst, b[start:i]...)
 			dst = appendEscape(dst, c)
 			i++

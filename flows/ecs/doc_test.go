@@ -1,8 +1,10 @@
 package ecs
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -107,4 +109,71 @@ func TestDocSortStable(t *testing.T) {
 	if got, want := string(d.AppendJSON(nil)), `{"a":"4","m":{"a":"5","b":"3"},"z":{"a":"1"}}`; got != want {
 		t.Fatalf("got %s want %s", got, want)
 	}
+}
+
+// FuzzDocJSON checks AppendJSON against encoding/json on nested maps, for
+// documents built one after another on one reused Doc, so that remembered
+// key sequences are hit, missed and replaced. Keys come from a small
+// alphabet so that prefixes are shared often, including "a-b" next to
+// "a.b", where byte order and segment order differ.
+func FuzzDocJSON(f *testing.F) {
+	f.Add([]byte{0x12, 0x34, 0x56, 0x00, 0x12, 0x34, 0x56})
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1})
+	f.Add([]byte{0xff, 0x00, 0xff, 0x00, 0x33, 0x33, 0x33, 0x33, 0x00, 0x33, 0x33})
+	segs := []string{"a", "b", "ab", "a-b", "@t", "b_c"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d Doc
+		for doc := range bytes.SplitSeq(data, []byte{0}) {
+			if len(doc) > 64 {
+				doc = doc[:64]
+			}
+			d.Reset()
+			want := map[string]any{}
+			var keys []string
+			for i, b := range doc {
+				depth := 1 + int(b>>6)%3
+				k := segs[int(b)%len(segs)]
+				for j := 1; j < depth; j++ {
+					k += "." + segs[int(b>>(2*j))%len(segs)]
+				}
+				if conflicts(keys, k) {
+					continue
+				}
+				keys = append(keys, k)
+				d.Int(k, int64(i))
+				setPath(want, strings.Split(k, "."), float64(i))
+			}
+			out := d.AppendJSON(nil)
+			var got map[string]any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("invalid JSON %s: %v", out, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("keys %q\ngot  %s\nwant %v", keys, out, want)
+			}
+		}
+	})
+}
+
+// conflicts reports whether k is an object above, or a leaf below, one of
+// keys ("a" and "a.b"), which Doc callers must not mix.
+func conflicts(keys []string, k string) bool {
+	for _, x := range keys {
+		if strings.HasPrefix(x, k+".") || strings.HasPrefix(k, x+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func setPath(m map[string]any, path []string, v any) {
+	for _, p := range path[:len(path)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
 }
