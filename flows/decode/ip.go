@@ -1,5 +1,7 @@
 package decode
 
+import "encoding/binary"
+
 // Throughout, b holds the captured bytes of a layer, already cut to the
 // length its headers declare, and dlen is that declared length; dlen >
 // len(b) only when the snap length cut the frame.
@@ -23,7 +25,10 @@ const (
 )
 
 func setV4(a *Addr, b []byte) {
-	*a = Addr{10: 0xff, 11: 0xff, 12: b[0], 13: b[1], 14: b[2], 15: b[3]}
+	// Two word stores: building the array byte by byte on the stack and
+	// copying it stalls store forwarding on every packet.
+	binary.LittleEndian.PutUint64(a[0:8], 0)
+	binary.LittleEndian.PutUint64(a[8:16], 0xffff<<16|uint64(binary.LittleEndian.Uint32(b[:4]))<<32)
 }
 
 // clearTransport forgets an outer packet's transport fields when an inner
