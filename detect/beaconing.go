@@ -49,6 +49,10 @@ type BeaconConfig struct {
 	// Resolvers are DNS servers whose port-53 traffic is infrastructure
 	// polling, not C2. DNS to internal addresses is always treated so.
 	Resolvers Networks
+	// EgressOnly scores only check-ins leaving the internal networks, and
+	// those to Proxies (internal egress proxies).
+	EgressOnly bool
+	Proxies    Networks
 	// KeepNTP turns off the default suppression of NTP (port 123).
 	KeepNTP bool
 	// Ignore, if set, keeps destinations out of scoring altogether (known
@@ -134,6 +138,9 @@ func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
 		return
 	}
 	if f.Proto != decode.ProtoTCP && f.Proto != decode.ProtoUDP {
+		return
+	}
+	if d.cfg.EgressOnly && f.DstInternal && !d.cfg.Proxies.Contains(f.Dst) {
 		return
 	}
 	if d.infrastructure(f) || d.cfg.Ignore != nil && d.cfg.Ignore(f.Dst, f.Domain) {
