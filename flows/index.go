@@ -52,7 +52,7 @@ func (t *Table) lookup(k *Key, h uint32) (int32, bool) {
 		if s.pos == 0 {
 			return 0, false
 		}
-		if s.hash == h && t.flow(s.pos-1).Key == *k {
+		if s.hash == h && keyEqual(&t.flow(s.pos-1).Key, k) {
 			return s.pos - 1, true
 		}
 	}

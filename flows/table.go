@@ -226,30 +226,48 @@ func (f *Flow) listFor() uint8 {
 // (type, code).
 func makeKey(h *decode.Headers) (k Key, srcIsA bool) {
 	k.Proto = h.Proto
+	sp, dp := h.SrcPort, h.DstPort
+	c := cmpAddr(&h.Src, &h.Dst)
 	if h.Proto == decode.ProtoICMP || h.Proto == decode.ProtoICMPv6 {
 		a, b, oneWay := icmpPorts(h.Proto, h.ICMPType, h.ICMPCode)
 		if !oneWay && a > b {
 			a, b = b, a
 		}
-		srcIsA = cmpAddr(&h.Src, &h.Dst) <= 0
-		if srcIsA {
-			k.A, k.B = h.Src, h.Dst
-		} else {
-			k.A, k.B = h.Dst, h.Src
-		}
+		srcIsA = c <= 0
 		k.APort, k.BPort = a, b
-		return k, srcIsA
+	} else {
+		srcIsA = c < 0 || (c == 0 && sp <= dp)
+		if srcIsA {
+			k.APort, k.BPort = sp, dp
+		} else {
+			k.APort, k.BPort = dp, sp
+		}
 	}
-	return orderKey(k, h.Src, h.Dst, h.SrcPort, h.DstPort, true)
+	if srcIsA {
+		copyAddr(&k.A, &h.Src)
+		copyAddr(&k.B, &h.Dst)
+	} else {
+		copyAddr(&k.A, &h.Dst)
+		copyAddr(&k.B, &h.Src)
+	}
+	return k, srcIsA
 }
 
-func orderKey(k Key, s, d decode.Addr, sp, dp uint16, srcFirst bool) (Key, bool) {
-	if cmpAddr(&s, &d) < 0 || (s == d && sp <= dp) {
-		k.A, k.B, k.APort, k.BPort = s, d, sp, dp
-		return k, srcFirst
-	}
-	k.A, k.B, k.APort, k.BPort = d, s, dp, sp
-	return k, !srcFirst
+// keyEqual compares keys in words, inline: == on the struct calls memequal.
+func keyEqual(a, b *Key) bool {
+	return word(a.A[:8]) == word(b.A[:8]) && word(a.A[8:]) == word(b.A[8:]) &&
+		word(a.B[:8]) == word(b.B[:8]) && word(a.B[8:]) == word(b.B[8:]) &&
+		a.APort == b.APort && a.BPort == b.BPort && a.Proto == b.Proto
+}
+
+func word(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// copyAddr copies in words: the decoder wrote the address in words, and a
+// wider load of freshly stored words stalls store forwarding, once per
+// packet on the hottest path.
+func copyAddr(dst, src *decode.Addr) {
+	binary.LittleEndian.PutUint64(dst[:8], binary.LittleEndian.Uint64(src[:8]))
+	binary.LittleEndian.PutUint64(dst[8:], binary.LittleEndian.Uint64(src[8:]))
 }
 
 func cmpAddr(a, b *decode.Addr) int {
