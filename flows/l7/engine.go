@@ -49,6 +49,9 @@ const maxProtocols = 64
 // reordering or probing; beyond it they go back to the garbage collector.
 const maxFreeBufs = 1024
 
+// maxFreeSessions bounds the released sessions kept per parser.
+const maxFreeSessions = 1024
+
 func (c *EngineConfig) normalize() {
 	if c.ProbeBytes <= 0 {
 		c.ProbeBytes = DefaultProbeBytes
@@ -111,6 +114,7 @@ type Engine struct {
 	pool      bufPool
 	probeFree [][]byte
 	chunkFree [][]chunk // replay lists of flows done probing, for reuse
+	sessFree  [maxParsers][]Resetter
 	free      *State
 
 	st         counters
@@ -201,6 +205,7 @@ type State struct {
 	ctx     Context
 	proto   string
 	sess    Session
+	parser  int8 // index of the parser whose session sess is; -1: none or an expectation's
 	flip    Dir  // XORed into directions given to an expected flow's session
 	rev     bool // the application's client is the flow's responder
 	done    bool
@@ -301,7 +306,7 @@ func (s *State) Summary(sum *Summary) {
 func (e *Engine) alloc() *State {
 	s := e.free
 	if s == nil {
-		return &State{e: e}
+		return &State{e: e, parser: -1}
 	}
 	e.free = s.next
 	s.next = nil
@@ -417,7 +422,12 @@ func (e *Engine) Release(s *State) {
 		return
 	}
 	e.finish(s)
-	*s = State{e: e, next: e.free}
+	if s.parser >= 0 {
+		if r, ok := s.sess.(Resetter); ok && len(e.sessFree[s.parser]) < maxFreeSessions {
+			e.sessFree[s.parser] = append(e.sessFree[s.parser], r)
+		}
+	}
+	*s = State{e: e, parser: -1, next: e.free}
 	e.free = s
 }
 
@@ -442,6 +452,19 @@ func (e *Engine) freeChunks(s *State) {
 		}
 		s.chunks = nil
 	}
+}
+
+// newSession is parser i's session for a new flow: a released one, reset,
+// when the parser's sessions can be reused.
+func (e *Engine) newSession(i int, f *FlowInfo) Session {
+	if free := e.sessFree[i]; len(free) > 0 {
+		r := free[len(free)-1]
+		free[len(free)-1] = nil
+		e.sessFree[i] = free[:len(free)-1]
+		r.Reset(f)
+		return r.(Session)
+	}
+	return e.parsers[i].NewSession(f)
 }
 
 func (e *Engine) identify(s *State, proto string, sess Session) {
@@ -516,8 +539,11 @@ func (e *Engine) probe(s *State, dir Dir, b []byte) bool {
 	switch i, v := e.offer(s, dir, view); v {
 	case VerdictYes:
 		p := e.parsers[i]
-		sess := p.NewSession(&s.flow)
+		sess := e.newSession(i, &s.flow)
 		e.identify(s, p.Name(), sess)
+		if sess != nil {
+			s.parser = int8(i)
+		}
 		if sess == nil {
 			s.done = true
 			return false

@@ -788,3 +788,65 @@ func (s *namedDomainSession) Feed(*Context, Dir, []byte) bool { return true }
 func (s *namedDomainSession) Gap(*Context, Dir, int) bool     { return true }
 func (s *namedDomainSession) Fields(*ecs.Doc)                 {}
 func (s *namedDomainSession) Summary(sum *Summary)            { sum.Domain = s.domain }
+
+// resetSession is a toySession that can be reused.
+type resetSession struct {
+	toySession
+	resets *int
+}
+
+func (s *resetSession) Reset(*FlowInfo) {
+	*s.resets++
+	s.toySession = toySession{}
+}
+
+type resetParser struct {
+	toyParser
+	news, resets int
+}
+
+func (p *resetParser) NewSession(*FlowInfo) Session {
+	p.news++
+	return &resetSession{resets: &p.resets}
+}
+
+// TestEngineSessionRecycling: released sessions of a Resetter parser serve
+// later flows; sessions an expectation brought are never pooled (their
+// parser is not the engine's to reset them for).
+func TestEngineSessionRecycling(t *testing.T) {
+	p := &resetParser{toyParser: toyParser{name: "toy", prefix: "HELLO", tr: TCP}}
+	e := NewEngine([]Parser{p}, EngineConfig{})
+	var prev Session
+	for i := range 3 {
+		s := e.Begin(tcpFlow(srvAddr), int64(i))
+		run(e, s, append(handshake[:2:2], pkt{FromClient, cISN + 1, decode.TCPAck, fmt.Sprintf("HELLO %d", i)}))
+		ts := s.sess.(*resetSession)
+		if got := ts.transcript(); got != fmt.Sprintf("c:HELLO %d", i) {
+			t.Fatalf("flow %d: session saw %q", i, got)
+		}
+		if i > 0 && s.sess != prev {
+			t.Errorf("flow %d: released session not reused", i)
+		}
+		prev = s.sess
+		e.End(s, int64(i))
+		e.Release(s)
+	}
+	if p.news != 1 || p.resets != 2 {
+		t.Errorf("NewSession %d times, Reset %d, want 1 and 2", p.news, p.resets)
+	}
+
+	// An expected flow's session (not from a parser) stays out of the pool.
+	e2 := ctlEngine(EngineConfig{})
+	announce(e2, 0, "EXPECT 192.0.2.10:2000 10.0.0.1:0 ftp-data")
+	s := e2.Begin(FlowInfo{Transport: TCP, Client: cliAddr, Server: netip.MustParseAddrPort("192.0.2.10:2000")}, 1)
+	if s.Protocol() != "ftp-data" || s.parser != -1 {
+		t.Fatalf("expected flow: protocol %q parser %d", s.Protocol(), s.parser)
+	}
+	e2.End(s, 2)
+	e2.Release(s)
+	for i, free := range e2.sessFree {
+		if len(free) != 0 {
+			t.Errorf("parser %d pool holds %d sessions", i, len(free))
+		}
+	}
+}

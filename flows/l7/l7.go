@@ -130,6 +130,16 @@ type Summary struct {
 	Downloaded   uint64 // file data bytes server -> client
 }
 
+// Resetter is optionally implemented by a Session that can serve another
+// flow once its own has been released: the engine keeps released sessions
+// of each parser and calls Reset instead of the parser's NewSession, so
+// that busy protocols (DNS, HTTP, TLS) allocate nothing per flow. Reset
+// must leave the session as NewSession(f) would (buffers may be kept) and
+// must drop every reference to the previous flow's data.
+type Resetter interface {
+	Reset(f *FlowInfo)
+}
+
 // Namer is optionally implemented by a Session whose Summary sets Domain:
 // State.Domain runs on every flow event and asks a Namer directly instead of
 // building a Summary.

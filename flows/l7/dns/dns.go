@@ -226,6 +226,15 @@ func (parser) NewSession(f *l7.FlowInfo) l7.Session {
 	return &session{tcp: isTCP(f)}
 }
 
+var _ l7.Resetter = (*session)(nil)
+
+// Reset implements l7.Resetter, keeping the answer and TCP buffers.
+func (s *session) Reset(f *l7.FlowInfo) {
+	answers, b0, b1 := s.answers[:0], s.dir[0].buf[:0], s.dir[1].buf[:0]
+	*s = session{tcp: isTCP(f), answers: answers}
+	s.dir[0].buf, s.dir[1].buf = b0, b1
+}
+
 func (s *session) Feed(ctx *l7.Context, dir l7.Dir, data []byte) bool {
 	if !s.tcp {
 		s.message(ctx, data, false)

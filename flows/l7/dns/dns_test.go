@@ -16,6 +16,7 @@ import (
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
 
 var (
@@ -474,4 +475,11 @@ func TestNames(t *testing.T) {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
 		}
 	}
+}
+
+func TestReset(t *testing.T) {
+	q := serialize(t, gpQuery("other.example", layers.DNSTypeAAAA))
+	framed := append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)
+	first := [2][]byte{serialize(t, gpQuery("www.Example.com", layers.DNSTypeA)), compressed()}
+	l7test.CheckReset(t, New(), udp, tcp, first, [2][]byte{framed, nil})
 }

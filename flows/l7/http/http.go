@@ -92,6 +92,19 @@ func (parser) NewSession(*l7.FlowInfo) l7.Session {
 	return s
 }
 
+var _ l7.Resetter = (*session)(nil)
+
+// Reset implements l7.Resetter, keeping the line buffers.
+func (s *session) Reset(*l7.FlowInfo) {
+	b0, b1 := s.half[0].buf[:0], s.half[1].buf[:0]
+	files := s.files[:0]
+	clear(files[:cap(files)]) // drop the previous flow's names
+	*s = session{files: files}
+	s.half[0].buf, s.half[1].buf = b0, b1
+	s.half[0].fileIdx = -1
+	s.half[1].fileIdx = -1
+}
+
 // Probe accepts a stream that starts with a request line or a status line
 // (either direction, so that a flow picked up with its roles swapped still
 // parses), or with the HTTP/2 prior-knowledge preface.

@@ -14,6 +14,7 @@ import (
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
 
 var ctx = &l7.Context{}
@@ -522,4 +523,16 @@ func TestBounds(t *testing.T) {
 	if s.requests != uint64(1+3*maxMethods+2*l7.MaxFileOps) {
 		t.Errorf("requests = %d", s.requests)
 	}
+}
+
+func TestReset(t *testing.T) {
+	join := func(conv []msg) (s [2][]byte) {
+		for _, m := range conv {
+			s[m.dir] = append(s[m.dir], m.data...)
+		}
+		return s
+	}
+	f := &l7.FlowInfo{Transport: l7.TCP}
+	second := join([]msg{c("GET /b HTTP/1.1\r\nHost: b.example\r\n\r\n"), sv("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")})
+	l7test.CheckReset(t, New(), f, f, join(conversation), second)
 }

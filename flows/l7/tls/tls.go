@@ -150,6 +150,12 @@ func (parser) NewSession(f *l7.FlowInfo) l7.Session {
 	return &session{dtls: isUDP(f)}
 }
 
+var _ l7.Resetter = (*session)(nil)
+
+// Reset implements l7.Resetter. Nothing is kept but the session itself: a
+// nil handshake buffer means no message in progress.
+func (s *session) Reset(f *l7.FlowInfo) { *s = session{dtls: isUDP(f)} }
+
 // dirState is one direction's record and handshake reassembly.
 type dirState struct {
 	hdr    [recHdrLen]byte

@@ -16,6 +16,7 @@ import (
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
 
 var ctx = &l7.Context{}
@@ -691,4 +692,11 @@ func TestBounds(t *testing.T) {
 			t.Errorf("truncated at %d parsed", i)
 		}
 	}
+}
+
+func TestReset(t *testing.T) {
+	c1, s1 := handshake13()
+	c2 := records(ctHandshake, 0x0301, handshakeMsg(hsClientHello, clientHelloBody(browserleaksHello())), 16384)
+	f := &l7.FlowInfo{Transport: l7.TCP}
+	l7test.CheckReset(t, New(), f, f, [2][]byte{c1, s1}, [2][]byte{c2, nil})
 }
