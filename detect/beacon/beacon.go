@@ -97,7 +97,9 @@ type Config struct {
 	// recently active series that has not yet reached MinCheckins is evicted
 	// (so a flood of one-off connections cannot push out established
 	// series); only when none exists is the least recently active
-	// established series evicted. Evictions are counted in Stats.Evicted.
+	// established series evicted ("least recently" as the lazy recency
+	// lists tell it, see series.listed). Evictions are counted in
+	// Stats.Evicted.
 	MaxSeries int
 	// MinPeriod and MaxPeriod bound the periods that can alert. Default
 	// 1 s and 24 h.
@@ -197,11 +199,9 @@ const (
 type series struct {
 	key  Key
 	hash uint64 // index key
-	// Ring of the latest check-ins: gap (seconds since the previous
-	// check-in; float32 gives ~1e-7 relative precision from microseconds to
-	// days in 4 bytes) and size (bytes, saturating).
-	gap   []float32
-	size  []uint32
+	// Ring of the latest check-ins; one slice, so that recording a
+	// check-in touches one cache line.
+	ring  []checkin
 	head  int // next write position
 	n     int // valid entries
 	count int // lifetime check-ins
@@ -214,6 +214,20 @@ type series struct {
 	flags      uint8
 	list       uint8
 	prev, next int32
+	// listed is when the series was placed at the head of its recency
+	// list. Lists are ordered by placement, not by activity: a check-in
+	// only sets last, and a series found at the old end with last after
+	// listed is moved to the head then (the flow table's lazy LRU), which
+	// spares every check-in the two neighbours' cache misses.
+	listed int64
+}
+
+// checkin is one ring entry: gap is seconds since the previous check-in
+// (float32 gives ~1e-7 relative precision from microseconds to days in 4
+// bytes), size its bytes (saturating).
+type checkin struct {
+	gap  float32
+	size uint32
 }
 
 type lruList struct{ head, tail int32 } // head = most recent
@@ -276,7 +290,7 @@ func NewTracker(cfg Config) *Tracker {
 	t := &Tracker{
 		cfg:   cfg,
 		seed:  maphash.MakeSeed(),
-		index: make(map[uint64]int32),
+		index: make(map[uint64]int32, min(cfg.MaxSeries, 1<<16)), // spares the early rehashes
 		sc:    newScratch(cfg.Ring),
 	}
 	for i := range t.lists {
@@ -361,7 +375,7 @@ func (t *Tracker) add(k Key, ts int64, bytes uint64, create bool) (Verdict, bool
 		if !create {
 			return Verdict{}, false, false
 		}
-		idx = t.alloc(k, h)
+		idx = t.alloc(k, h, ts)
 	}
 	t.stats.Checkins++
 	v, alerted := t.checkin(idx, k, ts, bytes)
@@ -370,15 +384,14 @@ func (t *Tracker) add(k Key, ts int64, bytes uint64, create bool) (Verdict, bool
 
 func (t *Tracker) checkin(idx int32, k Key, ts int64, bytes uint64) (Verdict, bool) {
 	s := &t.slab[idx]
-	t.touch(idx)
 	if s.count > 0 && ts <= s.last {
 		t.stats.Folded++
 		if s.n > 0 {
 			p := s.head - 1
 			if p < 0 {
-				p += len(s.size)
+				p += len(s.ring)
 			}
-			s.size[p] = satAdd32(s.size[p], bytes)
+			s.ring[p].size = satAdd32(s.ring[p].size, bytes)
 		}
 		return Verdict{}, false
 	}
@@ -388,13 +401,12 @@ func (t *Tracker) checkin(idx int32, k Key, ts int64, bytes uint64) (Verdict, bo
 	} else {
 		gap = float32(elapsed(s.last, ts) / 1e9)
 	}
-	s.gap[s.head] = gap
-	s.size[s.head] = satAdd32(0, bytes)
+	s.ring[s.head] = checkin{gap, satAdd32(0, bytes)}
 	s.head++
-	if s.head == len(s.gap) {
+	if s.head == len(s.ring) {
 		s.head = 0
 	}
-	if s.n < len(s.gap) {
+	if s.n < len(s.ring) {
 		s.n++
 	}
 	s.last = ts
@@ -405,7 +417,9 @@ func (t *Tracker) checkin(idx int32, k Key, ts int64, bytes uint64) (Verdict, bo
 	}
 	if s.flags&flagEstablished == 0 {
 		s.flags |= flagEstablished
-		t.moveTo(idx, listEst)
+		t.unlink(idx)
+		s.list, s.listed = listEst, s.last
+		t.pushFront(idx)
 	}
 	switch {
 	case s.flags&flagStrobe != 0:
@@ -437,7 +451,7 @@ func (t *Tracker) checkin(idx int32, k Key, ts int64, bytes uint64) (Verdict, bo
 		Count: s.count, First: s.first, Last: s.last,
 	}
 	if s.flags&flagStrobe == 0 && r.median < t.cfg.StrobeInterval.Seconds() &&
-		s.n >= max(t.cfg.MinCheckins, len(s.gap)/2) {
+		s.n >= max(t.cfg.MinCheckins, len(s.ring)/2) {
 		if t.suppressed(s) {
 			return Verdict{}, false
 		}
@@ -479,29 +493,37 @@ func (t *Tracker) suppressed(s *series) bool {
 // Expire drops series idle at now (Unix ns): established series after
 // max(SeriesIdle, 4 periods), younger ones after max(SeriesIdle, MaxPeriod).
 // It walks each recency list from its oldest end and stops at the first
-// series active within SeriesIdle (resp. MaxPeriod), so its cost is the
-// number of candidates, not the number of series.
+// series placed within SeriesIdle (resp. MaxPeriod), so its cost is the
+// number of candidates, not the number of series; active series it meets
+// are moved to the head.
 func (t *Tracker) Expire(now int64) {
 	idle := float64(t.cfg.SeriesIdle)
 	youngIdle := math.Max(idle, float64(t.cfg.MaxPeriod))
 	for i := t.lists[listYoung].tail; i != nilIdx; {
 		s := &t.slab[i]
 		prev := s.prev
-		if elapsed(s.last, now) <= youngIdle {
+		if elapsed(s.listed, now) <= youngIdle {
 			break
 		}
-		t.release(i)
-		t.stats.Expired++
+		if elapsed(s.last, now) <= youngIdle {
+			t.requeue(i)
+		} else {
+			t.release(i)
+			t.stats.Expired++
+		}
 		i = prev
 	}
 	for i := t.lists[listEst].tail; i != nilIdx; {
 		s := &t.slab[i]
 		prev := s.prev
-		age := elapsed(s.last, now)
-		if age <= idle {
+		if elapsed(s.listed, now) <= idle {
 			break
 		}
-		if age > math.Max(idle, idlePeriods*s.period*1e9) {
+		age := elapsed(s.last, now)
+		switch {
+		case age <= idle:
+			t.requeue(i)
+		case age > math.Max(idle, idlePeriods*s.period*1e9):
 			t.release(i)
 			t.stats.Expired++
 		}
@@ -509,13 +531,13 @@ func (t *Tracker) Expire(now int64) {
 	}
 }
 
-// alloc creates the series for k (index key h), evicting one if the table
-// is full.
-func (t *Tracker) alloc(k Key, h uint64) int32 {
+// alloc creates the series for k (index key h) at ts, evicting one if the
+// table is full.
+func (t *Tracker) alloc(k Key, h uint64, ts int64) int32 {
 	if len(t.index) >= t.cfg.MaxSeries {
-		victim := t.lists[listYoung].tail
+		victim := t.oldest(listYoung)
 		if victim == nilIdx {
-			victim = t.lists[listEst].tail
+			victim = t.oldest(listEst)
 		}
 		t.release(victim)
 		t.stats.Evicted++
@@ -525,18 +547,38 @@ func (t *Tracker) alloc(k Key, h uint64) int32 {
 		idx = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
-		t.slab = append(t.slab, series{
-			gap:  make([]float32, t.cfg.Ring),
-			size: make([]uint32, t.cfg.Ring),
-		})
+		t.slab = append(t.slab, series{ring: make([]checkin, t.cfg.Ring)})
 		idx = int32(len(t.slab) - 1)
 	}
 	s := &t.slab[idx]
-	gap, size := s.gap, s.size
-	*s = series{key: k, hash: h, gap: gap, size: size, list: listYoung, prev: nilIdx, next: nilIdx}
+	*s = series{key: k, hash: h, ring: s.ring, list: listYoung, prev: nilIdx, next: nilIdx, listed: ts}
 	t.index[h] = idx
 	t.pushFront(idx)
 	return idx
+}
+
+// oldest returns the least recently active series of list l (nilIdx when
+// empty), first moving to the head those active since they were placed.
+func (t *Tracker) oldest(l uint8) int32 {
+	for {
+		i := t.lists[l].tail
+		if i == nilIdx {
+			return nilIdx
+		}
+		if s := &t.slab[i]; s.last > s.listed {
+			t.requeue(i)
+			continue
+		}
+		return i
+	}
+}
+
+// requeue moves series idx to the head of its list, as placed at its
+// latest check-in.
+func (t *Tracker) requeue(idx int32) {
+	t.unlink(idx)
+	t.slab[idx].listed = t.slab[idx].last
+	t.pushFront(idx)
 }
 
 func (t *Tracker) release(idx int32) {
@@ -545,20 +587,6 @@ func (t *Tracker) release(idx int32) {
 	delete(t.index, s.hash)
 	s.key = Key{} // drop string references for the GC
 	t.free = append(t.free, idx)
-}
-
-func (t *Tracker) touch(idx int32) {
-	if t.lists[t.slab[idx].list].head == idx {
-		return
-	}
-	t.unlink(idx)
-	t.pushFront(idx)
-}
-
-func (t *Tracker) moveTo(idx int32, list uint8) {
-	t.unlink(idx)
-	t.slab[idx].list = list
-	t.pushFront(idx)
 }
 
 func (t *Tracker) pushFront(idx int32) {

@@ -183,7 +183,7 @@ func logAddExp(a, b float64) float64 {
 // one pass over the sorted intervals, and it spares the bulk of the work
 // for the many series that are nowhere near periodic.
 func (sc *scratch) score(s *series, minCheckins int, strobe float64) result {
-	ringLen := len(s.gap)
+	ringLen := len(s.ring)
 	start := s.head - s.n
 	if start < 0 {
 		start += ringLen
@@ -198,12 +198,12 @@ func (sc *scratch) score(s *series, minCheckins int, strobe float64) result {
 			j -= ringLen
 		}
 		if i > 0 {
-			g := float64(s.gap[j])
+			g := float64(s.ring[j].gap)
 			now += g
 			sc.iv = append(sc.iv, g)
 		}
 		sc.t = append(sc.t, now)
-		sc.sz = append(sc.sz, float64(s.size[j]))
+		sc.sz = append(sc.sz, float64(s.ring[j].size))
 	}
 	if len(sc.iv) == 0 {
 		return result{}
