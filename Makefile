@@ -79,4 +79,4 @@ clean:
 # The container sensor against a real Docker engine (root, docker.io,
 # busybox-static, vsftpd). .ci/run starts dockerd and runs this.
 e2e:
-	OUTFLOW_E2E=1 OUTFLOW_E2E_REQUIRE=$${OUTFLOW_E2E_REQUIRE:-0} $(GO) test -count=1 -run '^TestE2E(Docker|IdleContainers)$$' -v -timeout 10m ./cmd/outflow
+	OUTFLOW_E2E=1 OUTFLOW_E2E_REQUIRE=$${OUTFLOW_E2E_REQUIRE:-0} $(GO) test -count=1 -run '^TestE2E(Docker|IdleContainers|Posture|Respond)$$' -v -timeout 10m ./cmd/outflow

@@ -55,6 +55,8 @@ type Alert struct {
 	Update bool
 	// Evidence adds the detector's fields under outflow.<rule>.*.
 	Evidence func(d *ecs.Doc)
+
+	risk []string // the container's risk reasons, set by the Alerts writer
 }
 
 // SeverityName maps a severity to its ECS-ish label for messages.
@@ -97,6 +99,8 @@ type Alerts struct {
 	seen    map[dedupKey]*dedupEntry
 	doc     ecs.Doc
 	enrich  []AlertEnricher
+	listen  []AlertListener
+	riskMin float64 // container risk score from which alerts are raised; 0: off
 	Written uint64
 	Deduped uint64
 	Dropped uint64 // dedup entries dropped at the table limit
@@ -120,8 +124,43 @@ func NewAlerts(out *ecs.Writer, window time.Duration, enrich ...AlertEnricher) *
 // AddEnricher adds an enricher for alerts written from now on.
 func (w *Alerts) AddEnricher(e AlertEnricher) { w.enrich = append(w.enrich, e) }
 
+// AlertListener hears of every alert the writer writes (after dedup), with
+// its outflow.alert_id: the sensor's response hooks in here. It is called
+// from Raise: it must be quick and must not raise alerts.
+type AlertListener interface {
+	AlertWritten(a *Alert, id string)
+}
+
+// AddListener adds a listener for alerts written from now on.
+func (w *Alerts) AddListener(l AlertListener) { w.listen = append(w.listen, l) }
+
+// RaiseRiskyContainers turns on the container risk policy: alerts about a
+// container whose ContainerRisk score is at least min carry the reasons in
+// outflow.container.risk, and all but the risky-container rule's own are
+// one severity level higher (and 20 risk points). It is done here, once for
+// every detector, before dedup compares severities. min <= 0 turns it off.
+func (w *Alerts) RaiseRiskyContainers(min float64) { w.riskMin = min }
+
+// applyRisk is the container risk policy (RaiseRiskyContainers).
+func (w *Alerts) applyRisk(a *Alert) {
+	a.risk = nil
+	if w.riskMin <= 0 || a.Container == nil {
+		return
+	}
+	reasons, score := ContainerRisk(a.Container)
+	if len(reasons) == 0 || score < w.riskMin {
+		return
+	}
+	a.risk = reasons
+	if a.Rule != RiskyContainerRule {
+		a.Severity = min(4, a.Severity+1)
+		a.Risk = min(100, a.Risk+20)
+	}
+}
+
 // Raise implements Sink.
 func (w *Alerts) Raise(a *Alert) {
+	w.applyRisk(a)
 	dest := a.Dest
 	if dest == "" && a.Dst.IsValid() {
 		dest = a.Dst.String()
@@ -191,6 +230,7 @@ func (w *Alerts) write(a *Alert, id string, update int) {
 	if update > 0 {
 		d.Int("outflow.alert_update", int64(update))
 	}
+	d.Strs("outflow.container.risk", a.risk)
 	for _, e := range w.enrich {
 		e.EnrichAlert(a, d)
 	}
@@ -198,6 +238,9 @@ func (w *Alerts) write(a *Alert, id string, update int) {
 		w.Err = err
 	}
 	w.Written++
+	for _, l := range w.listen {
+		l.AlertWritten(a, id)
+	}
 }
 
 // AppendAlert fills d with the ECS alert document of a (without the ID).

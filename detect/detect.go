@@ -38,7 +38,8 @@ type Entity struct {
 	IP          netip.Addr
 }
 
-// String is the entity as shown in messages.
+// String is the entity as shown in messages. The zero Entity is the host
+// as a whole (alerts about the host's containers collectively).
 func (e Entity) String() string {
 	if e.ContainerID != "" {
 		if len(e.ContainerID) > 12 {
@@ -46,20 +47,68 @@ func (e Entity) String() string {
 		}
 		return "container " + e.ContainerID
 	}
+	if !e.IP.IsValid() {
+		return "host"
+	}
 	return e.IP.String()
 }
 
 // Container is the runtime metadata of a flow's container, when known.
+// Values are shared and read-only; an update is a new *Container.
 type Container struct {
 	ID, Name, Image, Runtime string
 	NetworkMode              string // bridge, host, none, container:<id>
 	Labels                   map[string]string
+
+	// Posture: how the container was started (from the runtime API).
+	HostNetwork bool   // shares the host's network namespace
+	Privileged  bool   // --privileged
+	PidMode     string // "host" when it shares the host's PID namespace
+	Mounts      []Mount
+	Ports       []Port // published on the host
+	// Started and Exited are Unix ns; 0 when unknown or still running.
+	Started, Exited int64
+	// Pod is the Kubernetes pod, when the container is in one.
+	PodNamespace, PodName string
+}
+
+// Mount is a host path mounted into a container.
+type Mount struct {
+	Source, Destination string
+	RW                  bool
+}
+
+// Port is a container port published on the host (-p 1234:80).
+type Port struct {
+	HostIP        netip.Addr // unspecified or invalid: every host address
+	HostPort      uint16
+	ContainerPort uint16
+	Proto         string // "tcp", "udp", "sctp"
 }
 
 // Attributor tells which container a flow belongs to. The sensor provides
 // one; offline analysis without an inventory has none (nil is fine).
 type Attributor interface {
 	Container(f *flows.Flow) *Container
+}
+
+// InboundAttributor is an Attributor that also knows which side of a flow
+// its container is on. Inbound reports whether the container is the flow's
+// responder: something connected to it (a published port, a listener of a
+// host-network container), rather than it connecting out. Without one, the
+// engine takes a flow as inbound when its initiator is outside the internal
+// networks and its responder inside.
+type InboundAttributor interface {
+	Attributor
+	Inbound(f *flows.Flow) bool
+}
+
+// ContainerWatcher is a Detector that also follows the containers' life
+// cycle (the sensor reports changes, an exit among them, through
+// Engine.ContainerEvent; offline analysis has none).
+type ContainerWatcher interface {
+	Detector
+	ContainerEvent(c *Container, now int64, sink Sink)
 }
 
 // Flow is a detector's view of a flow at one event.
@@ -71,9 +120,12 @@ type Flow struct {
 	Domain           string // destination name when known
 	Entity           Entity
 	Container        *Container
-	DstInternal      bool      // destination is in the internal networks
-	Delta            [2]uint64 // bytes per direction since the previous event of this flow
-	Time             int64     // event time (Unix ns)
+	DstInternal      bool // destination is in the internal networks
+	// Inbound: the container is the responder (see InboundAttributor);
+	// false without a container.
+	Inbound bool
+	Delta   [2]uint64 // bytes per direction since the previous event of this flow
+	Time    int64     // event time (Unix ns)
 
 	summary     l7.Summary
 	haveSummary bool
@@ -96,3 +148,16 @@ func (f *Flow) Summary() *l7.Summary {
 // Egress reports whether the flow leaves the internal networks from the
 // initiator's side.
 func (f *Flow) Egress() bool { return !f.DstInternal }
+
+// ContainerEgress reports whether the flow's container connected out of the
+// internal networks: it initiated the flow, and the destination is outside
+// and a unicast address (multicast, broadcast and link-local traffic, such
+// as IPv6 neighbour discovery, connects to nothing, whatever the
+// configured internal networks say).
+func (f *Flow) ContainerEgress() bool {
+	if f.Container == nil || f.Inbound || f.DstInternal {
+		return false
+	}
+	d := f.Dst.Unmap()
+	return d.IsGlobalUnicast() && d != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}

@@ -18,6 +18,8 @@ type EngineConfig struct {
 // flow table reports to, and it is not safe for concurrent use.
 type Engine struct {
 	cfg      EngineConfig
+	inbound  InboundAttributor // cfg.Attributor when it knows directions
+	watchers []ContainerWatcher
 	view     Flow
 	now      int64
 	nextTick int64
@@ -28,7 +30,26 @@ func NewEngine(cfg EngineConfig) *Engine {
 	if cfg.Internal.Len() == 0 {
 		cfg.Internal = MustNetworks(DefaultInternal)
 	}
-	return &Engine{cfg: cfg}
+	e := &Engine{cfg: cfg}
+	e.inbound, _ = cfg.Attributor.(InboundAttributor)
+	for _, d := range cfg.Detectors {
+		if w, ok := d.(ContainerWatcher); ok {
+			e.watchers = append(e.watchers, w)
+		}
+	}
+	return e
+}
+
+// ContainerEvent tells the detectors that follow containers about a change
+// (a container seen to start, or to exit: c.Exited set). now is wall time.
+func (e *Engine) ContainerEvent(c *Container, now int64) {
+	if c == nil || len(e.watchers) == 0 {
+		return
+	}
+	e.advance(now)
+	for _, w := range e.watchers {
+		w.ContainerEvent(c, e.now, e.cfg.Sink)
+	}
 }
 
 // Internal returns the internal networks in use.
@@ -52,9 +73,10 @@ func (e *Engine) FlowEvent(ev flows.Event, f *flows.Flow) {
 	v.SrcPort, v.DstPort = sp, dp
 	v.Protocol, v.Domain = "", ""
 	v.Delta = [2]uint64{f.Bytes[0] - f.Reported[0], f.Bytes[1] - f.Reported[1]}
+	reversed := false
 	if f.App != nil {
 		v.Protocol, v.Domain = f.App.Protocol(), f.App.Domain()
-		if f.App.Reversed() {
+		if reversed = f.App.Reversed(); reversed {
 			// A data channel the server opened toward the client: the
 			// client (the flow's responder) is who moved the data.
 			v.Src, v.Dst = v.Dst, v.Src
@@ -67,10 +89,18 @@ func (e *Engine) FlowEvent(ev flows.Event, f *flows.Flow) {
 		v.Container = e.cfg.Attributor.Container(f)
 	}
 	v.Entity = Entity{IP: v.Src}
+	v.DstInternal = e.cfg.Internal.Contains(v.Dst)
+	v.Inbound = false
 	if v.Container != nil {
 		v.Entity = Entity{ContainerID: v.Container.ID}
+		if e.inbound != nil {
+			// The attributor speaks of the flow as captured; a reversed
+			// data channel belongs to the session its client opened.
+			v.Inbound = e.inbound.Inbound(f) != reversed
+		} else {
+			v.Inbound = v.DstInternal && !e.cfg.Internal.Contains(v.Src)
+		}
 	}
-	v.DstInternal = e.cfg.Internal.Contains(v.Dst)
 	v.Time = t
 	v.haveSummary = false
 	for _, d := range e.cfg.Detectors {
@@ -100,4 +130,22 @@ func (e *Engine) Flush() {
 	for _, d := range e.cfg.Detectors {
 		d.Flush(e.now, e.cfg.Sink)
 	}
+}
+
+// EntityOf is the entity the Engine attributes a flow event to: the
+// flow's container when attr knows it, else the address of whoever moved
+// the data (the initiator, or the responder of a server-opened data
+// channel). A sharded pipeline routes events by it so that one entity's
+// flows meet in one set of detectors.
+func EntityOf(f *flows.Flow, attr Attributor) Entity {
+	if attr != nil {
+		if c := attr.Container(f); c != nil {
+			return Entity{ContainerID: c.ID}
+		}
+	}
+	a, _ := f.Src()
+	if f.App != nil && f.App.Reversed() {
+		a, _ = f.Dst()
+	}
+	return Entity{IP: flows.AddrOf(a)}
 }

@@ -149,3 +149,9 @@ func (f *Flow) AppendCommunityID(dst []byte) []byte {
 	}
 	return AppendCommunityID(dst, 0, f.Proto, src, dstA, sp, dp)
 }
+
+// Placement is where the flow stands in the table's expiry order: expiry
+// and Flush visit the lists in order and each list by the time its flows
+// were placed on it. A sharded pipeline merges the flows several tables
+// end at one point back into the order one table would have ended them in.
+func (f *Flow) Placement() (list uint8, listed int64) { return f.list, f.listed }

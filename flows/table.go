@@ -45,6 +45,10 @@ type Config struct {
 	CloseLinger    time.Duration // a closed TCP flow stays this long to absorb trailing ACKs (default 2 s)
 	BurstGap       time.Duration // silence inside a flow after which new traffic is an EventBurst (default 5 s)
 	UpdateInterval time.Duration // EventUpdate period for busy flows (default 1 s)
+	// ManualExpiry leaves expiry to Advance: a sharded pipeline drives
+	// every worker's table on one shared clock, so that flows time out at
+	// the same packet-time points whichever worker holds them.
+	ManualExpiry bool
 }
 
 func (c *Config) setDefaults() {
@@ -295,7 +299,7 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 	if ts > t.now {
 		t.now = ts
 	}
-	if t.now >= t.nextExp {
+	if t.now >= t.nextExp && !t.cfg.ManualExpiry {
 		t.expire(t.now)
 		t.nextExp = t.now + int64(time.Second)
 	}
@@ -591,6 +595,15 @@ func (t *Table) Advance(now int64) {
 		t.now = now
 	}
 	t.expire(t.now)
+}
+
+// SetClock moves the table's clock to now without expiring anything: a
+// sharded pipeline keeps each worker's table on the clock one table
+// reading every packet would have. Packet time never goes backwards.
+func (t *Table) SetClock(now int64) {
+	if now > t.now {
+		t.now = now
+	}
 }
 
 // Flush ends every flow with reason (EndEndOfInput at the end of the input

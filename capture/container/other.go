@@ -27,6 +27,11 @@ func (c *Collection) OwnerOfSocket(proto uint8, local, remote netip.AddrPort) (*
 	return nil, false
 }
 
+// HostAccepts finds nothing outside Linux.
+func (c *Collection) HostAccepts(local, remote netip.AddrPort) (accepts, connection bool) {
+	return false, false
+}
+
 func (c *Collection) byPIDSlow(int) (*Container, bool) { return nil, false }
 
 func readNetNS(string, int) (uint64, error) {

@@ -263,9 +263,41 @@ func (s *socketResolver) containerOfPIDLocked(pid int) (string, bool) {
 // dual-stack IPv6 sockets for IPv4 peers and listeners. netlink.SocketGet
 // sends a dump filtered only on ports, and gives up on more than one match.
 func (s *socketResolver) lookup(proto uint8, local, remote netip.AddrPort) (uint32, error) {
+	m, found, err := s.lookupMsg(proto, local, remote)
+	if err != nil || !found {
+		return 0, err
+	}
+	return m.inode, nil
+}
+
+// tcpListen is TCP_LISTEN in inet_diag_msg's state.
+const tcpListen = 10
+
+// HostAccepts reports whether a socket of the host's network namespace
+// takes TCP connections from remote to local (a listener on local's port,
+// or the connection itself), and whether the connection itself was found
+// (being accepted, established or closing). A published port served by the
+// runtime's userland proxy has the proxy's listener, and for a while its
+// connections; one the kernel forwards to the container (DNAT) without a
+// proxy has neither. It finds no owner and walks nothing.
+func (c *Collection) HostAccepts(local, remote netip.AddrPort) (accepts, connection bool) {
+	s := c.plat.sock
+	if s == nil || !local.IsValid() || !remote.IsValid() {
+		return false, false
+	}
+	m, found, err := s.lookupMsg(unix.IPPROTO_TCP, local, remote)
+	if err != nil || !found {
+		return false, false
+	}
+	return true, m.state != tcpListen
+}
+
+// lookupMsg is lookup's sock_diag exchange; found is false when the
+// kernel has no such socket.
+func (s *socketResolver) lookupMsg(proto uint8, local, remote netip.AddrPort) (diagMsg, bool, error) {
 	req, ok := diagRequest(proto, local, remote)
 	if !ok {
-		return 0, nil
+		return diagMsg{}, false, nil
 	}
 	s.diagMu.Lock()
 	defer s.diagMu.Unlock()
@@ -273,9 +305,9 @@ func (s *socketResolver) lookup(proto uint8, local, remote netip.AddrPort) (uint
 		sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_INET_DIAG)
 		if err != nil {
 			if isPermission(err) {
-				return 0, &PrivilegeError{Op: "open sock_diag netlink socket", Capability: capNetlink, Err: err}
+				return diagMsg{}, false, &PrivilegeError{Op: "open sock_diag netlink socket", Capability: capNetlink, Err: err}
 			}
-			return 0, fmt.Errorf("sock_diag: %w", err)
+			return diagMsg{}, false, fmt.Errorf("sock_diag: %w", err)
 		}
 		tv := unix.NsecToTimeval(diagTimeout.Nanoseconds())
 		_ = sock.SetSendTimeout(&tv)
@@ -288,28 +320,28 @@ func (s *socketResolver) lookup(proto uint8, local, remote netip.AddrPort) (uint
 	msgs, err := r.Execute(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY)
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return 0, nil
+		return diagMsg{}, false, nil
 	case err != nil:
 		// The socket may be out of step (a timed-out answer arriving
 		// late): start afresh next time.
 		s.diag.Close()
 		s.diag = nil
 		if isPermission(err) {
-			return 0, &PrivilegeError{Op: "sock_diag lookup", Capability: capNetlink, Err: err}
+			return diagMsg{}, false, &PrivilegeError{Op: "sock_diag lookup", Capability: capNetlink, Err: err}
 		}
-		return 0, fmt.Errorf("sock_diag: %w", err)
+		return diagMsg{}, false, fmt.Errorf("sock_diag: %w", err)
 	case len(msgs) == 0:
-		return 0, nil
+		return diagMsg{}, false, nil
 	}
 	m, ok := parseDiagMsg(msgs[0])
 	if !ok {
-		return 0, errors.New("sock_diag: short answer")
+		return diagMsg{}, false, errors.New("sock_diag: short answer")
 	}
 	if m.sport != local.Port() {
 		// Not the socket asked about: never attribute on a mismatch.
-		return 0, fmt.Errorf("sock_diag: asked for local port %d, got %d", local.Port(), m.sport)
+		return diagMsg{}, false, fmt.Errorf("sock_diag: asked for local port %d, got %d", local.Port(), m.sport)
 	}
-	return m.inode, nil
+	return m, true, nil
 }
 
 // inet_diag_req_v2 and inet_diag_msg sizes (linux/inet_diag.h).

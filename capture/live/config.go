@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"outflow/capture"
+	capfilter "outflow/capture/filter"
 )
 
 // Defaults for the zero values of Config.
@@ -72,6 +73,10 @@ type Config struct {
 	Fanout *Fanout
 	// Promiscuous asks the interface for frames not addressed to it.
 	Promiscuous bool
+	// Filter, when set, is a capture filter in tcpdump syntax (see
+	// outflow/capture/filter) that the kernel runs on each frame: frames
+	// it rejects never reach the ring.
+	Filter string
 }
 
 // FanoutMode is how a fanout group spreads packets over its sockets. The
@@ -226,6 +231,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if f := cfg.Fanout; f != nil && f.Mode > FanoutQueue {
 		return bad("unknown fanout mode %v", f.Mode)
+	}
+	if cfg.Filter != "" {
+		if _, err := capfilter.Parse(cfg.Filter); err != nil {
+			return cfg, fmt.Errorf("live capture on %q: %w", cfg.Interface, err)
+		}
 	}
 	return cfg, nil
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"outflow/capture"
+	capfilter "outflow/capture/filter"
 )
 
 // Reader states, for Close to know whether the ring may be unmapped.
@@ -113,21 +114,38 @@ func openSocket(cfg Config) (*afpacket.TPacket, capture.LinkType, error) {
 	}
 	// AF_PACKET has no snap length of its own: a socket filter's return
 	// value is what the kernel keeps of each frame (libpcap does the same).
-	ret, err := bpf.RetConstant{Val: uint32(cfg.Snaplen)}.Assemble()
-	if err != nil {
-		return fail("assemble snap length filter", err)
+	prog := []bpf.Instruction{bpf.RetConstant{Val: uint32(cfg.Snaplen)}}
+	if cfg.Filter != "" {
+		if prog, err = capfilter.Compile(cfg.Filter, link, uint32(cfg.Snaplen)); err != nil {
+			return fail("compile filter", err)
+		}
 	}
-	if err := tp.SetBPF([]bpf.RawInstruction{ret}); err != nil {
-		return fail("attach snap length filter", err)
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return fail("assemble filter", err)
 	}
 	if f := cfg.Fanout; f != nil {
+		// The socket gets every frame of the interface until it is in the
+		// group: drop them all until then, so that frames are not seen
+		// both here and by the group's other sockets. (A few may have
+		// reached the ring since it was set up, before this filter.)
+		none, _ := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+		if err := tp.SetBPF(none); err != nil {
+			return fail("attach filter", err)
+		}
 		mode := afpacket.FanoutType(f.Mode)
 		if f.Defrag {
 			mode |= unix.PACKET_FANOUT_FLAG_DEFRAG
 		}
+		// gopacket passes the option as a Go int (8 bytes), which kernels
+		// since 5.12 read as struct fanout_args {id, type_flags,
+		// max_num_members = 0: the default}; older ones refuse it.
 		if err := tp.SetFanout(mode, f.Group); err != nil {
 			return fail(fmt.Sprintf("join fanout group %d (%v)", f.Group, f.Mode), err)
 		}
+	}
+	if err := tp.SetBPF(raw); err != nil {
+		return fail("attach filter", err)
 	}
 	if cfg.Promiscuous {
 		if err := tp.SetPromiscuous(true); err != nil {

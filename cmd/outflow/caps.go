@@ -6,12 +6,15 @@ import (
 	"strings"
 )
 
-// senseCaps are the capabilities the sensor needs, with what for.
-var senseCaps = []struct {
+// capability is a Linux capability a command needs, with what for.
+type capability struct {
 	bit  uint
 	name string
 	why  string
-}{
+}
+
+// senseCaps are the capabilities the sensor needs.
+var senseCaps = []capability{
 	{13, "CAP_NET_RAW", "open AF_PACKET capture sockets"},
 	{12, "CAP_NET_ADMIN", "netlink link and socket queries"},
 	{21, "CAP_SYS_ADMIN", "enter container network namespaces (setns)"},
@@ -21,10 +24,18 @@ var senseCaps = []struct {
 // capDacReadSearch can stand in for CAP_SYS_PTRACE for reading /proc.
 const capDacReadSearch = 2
 
+// spanCaps are the capabilities `span` needs.
+var spanCaps = []capability{
+	{13, "CAP_NET_RAW", "open AF_PACKET capture sockets"},
+}
+
 // missingCaps lists the sensor's capabilities absent from a CapEff line of
 // /proc/self/status ("CapEff:\t0000003fffffffff"). ok is false when the
 // status has no such line (not Linux), and nothing can be said.
-func missingCaps(status string) (missing []string, ok bool) {
+func missingCaps(status string) (missing []string, ok bool) { return missingCapsOf(status, senseCaps) }
+
+// missingCapsOf lists the capabilities of need absent from status.
+func missingCapsOf(status string, need []capability) (missing []string, ok bool) {
 	for _, line := range strings.Split(status, "\n") {
 		hex, found := strings.CutPrefix(line, "CapEff:")
 		if !found {
@@ -34,7 +45,7 @@ func missingCaps(status string) (missing []string, ok bool) {
 		if err != nil {
 			return nil, false
 		}
-		for _, c := range senseCaps {
+		for _, c := range need {
 			if eff&(1<<c.bit) != 0 {
 				continue
 			}

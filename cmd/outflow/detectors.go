@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -25,6 +26,9 @@ type detectFlags struct {
 	// offline: the same capture must give the same alerts, so detectors
 	// that key hashes randomly against crafted collisions use fixed keys.
 	offline bool
+	// stateDir keeps learned state between runs (sense --state-dir); ""
+	// keeps it in memory.
+	stateDir string
 }
 
 func (df *detectFlags) register(fs *pflag.FlagSet) {
@@ -44,6 +48,8 @@ type detection struct {
 	internal    detect.Networks
 	beaconStats func() beacon.Stats
 	beacon      *detect.Beacon
+	unexpected  *detect.UnexpectedDestination
+	churn       *detect.ContainerChurn
 }
 
 // buildDetection loads the configuration and builds the detectors that
@@ -106,14 +112,20 @@ func buildDetection(df *detectFlags, out *ecs.Writer, attr detect.Attributor, lo
 		for i, p := range b.Resolvers {
 			resolvers[i] = p.String()
 		}
+		proxies := make([]string, len(b.Proxies))
+		for i, p := range b.Proxies {
+			proxies[i] = p.String()
+		}
 		bd := detect.NewBeacon(detect.BeaconConfig{
 			Tracker: beacon.Config{
 				Threshold: b.Threshold, MinCheckins: b.MinCheckins, Ring: b.Ring, MaxSeries: b.MaxSeries,
 				MinPeriod: b.MinPeriod, MaxPeriod: b.MaxPeriod, StrobeInterval: b.StrobeInterval, SeriesIdle: b.SeriesIdle,
 			},
-			Ignore:    beaconIgnore(b.IgnoreDestinationCIDR, b.IgnoreDomainSuffix),
-			Resolvers: detect.MustNetworks(resolvers),
-			Seed:      offlineSeed(df.offline),
+			Ignore:     beaconIgnore(b.IgnoreDestinationCIDR, b.IgnoreDomainSuffix),
+			Resolvers:  detect.MustNetworks(resolvers),
+			EgressOnly: b.EgressOnly,
+			Proxies:    detect.MustNetworks(proxies),
+			Seed:       offlineSeed(df.offline),
 		}, d.internal)
 		d.beaconStats = bd.Stats
 		d.beacon = bd
@@ -126,6 +138,7 @@ func buildDetection(df *detectFlags, out *ecs.Writer, attr detect.Attributor, lo
 			AllowASNs: g.AllowASNs, DenyASNs: g.DenyASNs, AlertUnknown: g.AlertUnknown,
 		}, d.internal))
 	}
+	dets = append(dets, d.posture(cfg, df.stateDir, log)...)
 	var sink detect.Sink = d.alerts
 	if sup.Len() > 0 {
 		sink = sup.Wrap(d.alerts)
@@ -141,6 +154,43 @@ func offlineSeed(offline bool) uint64 {
 		return 0x6f7574666c6f77 // "outflow"
 	}
 	return 0
+}
+
+// posture builds the container posture detectors. They need the
+// sensor's container metadata: with `read` they see no container and stay
+// silent.
+func (d *detection) posture(cfg *config.Config, stateDir string, log *slog.Logger) []detect.Detector {
+	dc := &cfg.Detectors
+	var dets []detect.Detector
+	if dc.HostNetworkEgress.Enabled {
+		dets = append(dets, detect.NewHostNetworkEgress(detect.HostNetworkEgressConfig{MinBytes: uint64(dc.HostNetworkEgress.MinBytes)}))
+	}
+	if dc.ExposedPortInbound.Enabled {
+		e := &dc.ExposedPortInbound
+		dets = append(dets, detect.NewExposedPortInbound(detect.ExposedPortInboundConfig{IgnorePorts: e.IgnorePorts, MinSources: e.MinSources}, d.internal))
+	}
+	if dc.RiskyContainer.Enabled {
+		dets = append(dets, detect.NewRiskyContainer(detect.RiskyContainerConfig{MinRisk: dc.RiskyContainer.MinRisk}))
+		d.alerts.RaiseRiskyContainers(dc.RiskyContainer.MinRisk)
+	}
+	if dc.UnexpectedDestination.Enabled {
+		u := &dc.UnexpectedDestination
+		ucfg := detect.UnexpectedDestinationConfig{LearningPeriod: u.LearningPeriod, MaxDestinations: u.MaxDestinations, Log: log}
+		if stateDir != "" {
+			ucfg.StatePath = filepath.Join(stateDir, "unexpected-destination.state")
+		}
+		d.unexpected = detect.NewUnexpectedDestination(ucfg)
+		dets = append(dets, d.unexpected)
+	}
+	if dc.ContainerChurn.Enabled {
+		c := &dc.ContainerChurn
+		d.churn = detect.NewContainerChurn(detect.ContainerChurnConfig{
+			Window: c.Window, MaxLifetime: c.MaxLifetime, MinContainers: c.MinContainers,
+			BaselineFactor: c.BaselineFactor, BaselineWindows: c.BaselineWindows, Ignore: cfg.ChurnIgnore(),
+		})
+		dets = append(dets, d.churn)
+	}
+	return dets
 }
 
 // beaconIgnore compiles the beacon detector's ignore lists.
@@ -177,6 +227,14 @@ func (d *detection) summaryArgs() []any {
 			n += s.Suppressed
 		}
 		args = append(args, "alerts_suppressed", n)
+	}
+	if d.unexpected != nil && d.unexpected.Saves+d.unexpected.SaveErrors+d.unexpected.Learned > 0 {
+		tracked, learned := d.unexpected.Workloads()
+		args = append(args, "baseline_workloads", tracked, "baseline_learned", learned, "baseline_saves", d.unexpected.Saves,
+			"baseline_save_errors", d.unexpected.SaveErrors)
+	}
+	if d.churn != nil && d.churn.ShortLived+d.churn.Ignored > 0 {
+		args = append(args, "short_lived_containers", d.churn.ShortLived, "short_lived_ignored", d.churn.Ignored)
 	}
 	if d.beaconStats != nil {
 		s := d.beaconStats()

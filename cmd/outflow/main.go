@@ -5,6 +5,7 @@
 //	outflow sense                              sensor on a container host
 //	outflow span -i IF[,IF...]                 spanning-port appliance
 //	outflow containers [--json]                what the sensor sees
+//	outflow isolate|release CONTAINER          containment response
 package main
 
 import (
@@ -33,7 +34,10 @@ func commands() []command {
 	return []command{
 		{"read", "analyse capture files (pcap, pcapng, gzip; - for stdin)", runRead},
 		{"sense", "watch every container on this host, live (needs root: CAP_NET_RAW, CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_PTRACE)", runSense},
+		{"span", "spanning-port appliance: capture on interfaces with N workers (needs CAP_NET_RAW)", runSpan},
 		{"containers", "list the containers the sensor attributes traffic to", runContainers},
+		{"isolate", "cut a container off the network (host-network containers: pause); reversible with release", runIsolate},
+		{"release", "undo an isolation: restore exactly what isolate changed", runRelease},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "outflow", version)
 			return nil

@@ -102,9 +102,12 @@ func (p *pipeline) handle(pkt *capture.Packet, iface int) {
 
 // summary logs one line of counters for the run.
 func (p *pipeline) summary(log *slog.Logger, msg string, extra ...any) {
-	el := time.Since(p.start)
-	ds := p.dec.Stats()
-	ts := p.table.Stats()
+	log.Info(msg, append(extra, summaryFields(p.packets, p.bytes, p.dec.Stats(), p.table.Stats(), time.Since(p.start))...)...)
+}
+
+// summaryFields are the run counters every command logs: packets, flows,
+// decode failures by kind, fragments, rate.
+func summaryFields(packets, bytes uint64, ds decode.Stats, ts flows.TableStats, el time.Duration) []any {
 	var fails []string
 	var nfail uint64
 	for k, n := range ds.Failures {
@@ -115,19 +118,18 @@ func (p *pipeline) summary(log *slog.Logger, msg string, extra ...any) {
 	}
 	pps := 0.0
 	if el > 0 {
-		pps = float64(p.packets) / el.Seconds()
+		pps = float64(packets) / el.Seconds()
 	}
 	var records uint64
 	for _, n := range ts.Ended {
 		records += n
 	}
-	args := append(extra,
-		"packets", p.packets, "bytes", p.bytes,
+	return []any{
+		"packets", packets, "bytes", bytes,
 		"flows", ts.Created, "flow_records", records, "max_active_flows", ts.MaxActive, "evicted", ts.Evicted,
 		"non_ip", ds.NonIP, "decode_failures", nfail, "failures_by_kind", strings.Join(fails, ","),
 		"truncated_packets", ds.Snapped, "fragments", ds.Fragments, "reassembled", ds.Reassembled,
 		"fragments_expired", ds.FragExpired, "fragments_evicted", ds.FragEvicted,
 		"elapsed", el.Round(time.Millisecond).String(), "packets_per_second", int64(pps),
-	)
-	log.Info(msg, args...)
+	}
 }

@@ -22,6 +22,11 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	df.register(fs)
 	writeFlows := fs.Bool("flows", false, "write one record per flow as well as the alerts")
 	output := fs.StringP("output", "o", "", "write records to `FILE` instead of standard output")
+	var sf shardFlags
+	sf.register(fs, 1)
+	var xf ipfixFlags
+	xf.register(fs)
+	inventoryPath := fs.String("inventory", "", "attribute flows to pods and containers by address from `FILE`: kubectl get pods -A -o json and/or docker inspect output, reloaded when it changes")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` (development)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to `FILE` at the end (development)")
 	_ = fs.MarkHidden("cpuprofile")
@@ -33,6 +38,9 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(files) == 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: no capture files given", errUsage)
+	}
+	if sf.workers != 1 && (xf.addr != "" || *inventoryPath != "") {
+		return fmt.Errorf("%w: --ipfix and --inventory need --workers 1 for now", errUsage)
 	}
 	log, err := newLogger(stderr, tf.logLevel)
 	if err != nil {
@@ -51,21 +59,39 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if sf.workers != 1 {
+		return readWithWorkers(ctx, &sf, &tf, &df, *writeFlows, files, w, closeOut, log)
+	}
 	out := ecs.NewWriter(w)
 
 	p := &pipeline{dec: decode.New(decode.Config{}), out: out, ifaces: &ifaceNames{}, start: time.Now()}
 	var obs flows.Observers
-	det, err := buildDetection(&df, out, nil, log)
+	inv, err := openInventory(*inventoryPath, log)
+	if err != nil {
+		return err
+	}
+	defer inv.close()
+	det, err := buildDetection(&df, out, inv.attributor(), log)
 	if err != nil {
 		return err
 	}
 	defer det.close()
+	inv.enrichAlerts(det.alerts)
 	if *writeFlows {
-		obs = append(obs, flows.NewRecordWriter(out, append([]flows.Enricher{p.ifaces}, det.flowEnrich...)...))
+		obs = append(obs, flows.NewRecordWriter(out, append(append([]flows.Enricher{p.ifaces}, inv.enrichers()...), det.flowEnrich...)...))
 	}
 	if det.engine != nil {
 		p.detect = det.engine
 		obs = append(obs, det.engine)
+	}
+	// Reading files, the reader waits for the exporter rather than drop.
+	xp, err := xf.start(inv.attributor(), time.Minute)
+	if err != nil {
+		return err
+	}
+	defer xp.close(log)
+	if o := xp.observer(); o != nil {
+		obs = append(obs, o)
 	}
 	var insp flows.Inspector
 	if !tf.noL7 {
@@ -73,6 +99,7 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		insp = flows.NewL7Inspector(p.l7)
 	}
 	p.table = flows.NewTable(tcfg, insp, obs)
+	p.table.SetAttributor(inv.flowAttributor())
 
 	var unreadable int
 	interrupted := false
@@ -93,6 +120,7 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if p.detect != nil {
 		p.detect.Flush()
 	}
+	xp.close(log)
 	ferr := out.Flush()
 	if cerr := closeOut(); ferr == nil && cerr != nil {
 		ferr = fmt.Errorf("close output: %w", cerr)
@@ -101,7 +129,8 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if interrupted || ctx.Err() != nil {
 		msg = "read interrupted; open flows flushed"
 	}
-	p.summary(log, msg, append([]any{"files", len(files), "unreadable_files", unreadable, "records", out.Count()}, det.summaryArgs()...)...)
+	p.summary(log, msg, append(append(append([]any{"files", len(files), "unreadable_files", unreadable, "records", out.Count()},
+		det.summaryArgs()...), xp.summaryArgs()...), inv.summaryArgs()...)...)
 	if ferr != nil {
 		return ferr
 	}

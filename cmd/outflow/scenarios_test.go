@@ -111,6 +111,11 @@ internal_networks: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 12
 			build:  healthChecks,
 			config: "suppress:\n  - rule: beacon\n    source_cidr: [10.1.2.0/24]\n    comment: load balancer health checks\n",
 		},
+		{
+			name:   "health checks with egress_only: internal, not scored",
+			build:  healthChecks,
+			config: "detectors:\n  beacon:\n    egress_only: true\n",
+		},
 	}
 }
 

@@ -35,6 +35,9 @@ const (
 	ownerHost    uint32 = 0         // the host itself, or unknown
 	ownerDropped uint32 = 1<<32 - 1 // a duplicate view of a bridged container's flow
 	ownerFirst   uint32 = 1         // container owners start here
+	// ownerInbound marks a container owner whose container is the flow's
+	// responder (see sensor.Inbound).
+	ownerInbound uint32 = 1 << 31
 )
 
 type senseFlags struct {
@@ -67,7 +70,14 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&sf.blockTimeout, "block-timeout", 10*time.Millisecond, "how long the kernel holds a partly filled capture block (bounds alert latency)")
 	fs.IntVar(&sf.blockSize, "ring-block-size", 256<<10, "capture ring block size in bytes, per interface (the ring is blocks x size per watched interface: raise it for containers that move data in bulk)")
 	fs.IntVar(&sf.blocks, "ring-blocks", 8, "capture ring blocks per interface")
+	var xf ipfixFlags
+	xf.register(fs)
+	var rf respondFlags
+	rf.register(fs, &df)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := rf.check(&df); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -127,6 +137,15 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		p.detect = det.engine
 		obs = append(obs, det.engine)
 	}
+	// Live: a full export queue drops records (counted), never stalls capture.
+	xp, err := xf.start(s, 0)
+	if err != nil {
+		return err
+	}
+	defer xp.close(log)
+	if o := xp.observer(); o != nil {
+		obs = append(obs, o)
+	}
 	var insp flows.Inspector
 	if !tf.noL7 {
 		p.l7 = l7.NewEngine(parsers(), l7.EngineConfig{})
@@ -135,7 +154,15 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	p.table = flows.NewTable(tcfg, insp, ownerFilter{obs})
 	p.table.SetAttributor(s)
 
-	return s.run(ctx, out, det)
+	stopRespond := rf.start(s, det, out, sf.dockerSocket, log)
+	err = s.run(ctx, out, det)
+	if stopRespond != nil {
+		stopRespond() // actions in flight finish and write their events
+		if ferr := out.Flush(); err == nil {
+			err = ferr
+		}
+	}
+	return err
 }
 
 // sensor owns the live sources and the container attribution.
@@ -166,12 +193,15 @@ type sensor struct {
 	drops     uint64 // kernel drops of sources that have ended
 	captured  uint64 // packets the kernel counted on sources that have ended
 	skipped   uint64 // packets of bridged containers seen again on host interfaces
+	posture   postureState
 }
 
 type ownerInfo struct {
 	c      *container.Container
 	dc     *detect.Container
 	labels []byte // container.labels as JSON, encoded once
+	// exitNoted: the detectors were told of the container's exit.
+	exitNoted bool
 }
 
 type liveSource struct {
@@ -206,11 +236,17 @@ func toDetect(c *container.Container) *detect.Container {
 	if c.HostNetwork {
 		mode = "host"
 	}
-	return &detect.Container{ID: c.ID, Name: c.Name, Image: c.Image, Runtime: c.Runtime, NetworkMode: mode, Labels: c.Labels}
+	return &detect.Container{ID: c.ID, Name: c.Name, Image: c.Image, Runtime: c.Runtime, NetworkMode: mode, Labels: c.Labels,
+		HostNetwork: c.HostNetwork, Privileged: c.Privileged, PidMode: c.PidMode, Mounts: detectMounts(c.Mounts), Ports: detectPorts(c.Ports),
+		Started: unixNano(c.Started), Exited: unixNano(c.Exited), PodNamespace: c.Pod.Namespace, PodName: c.Pod.Name}
 }
 
 func (s *sensor) info(o uint32) *ownerInfo {
-	if o < ownerFirst || o == ownerDropped || int(o-ownerFirst) >= len(s.byOwner) {
+	if o == ownerDropped {
+		return nil
+	}
+	o &^= ownerInbound
+	if o < ownerFirst || int(o-ownerFirst) >= len(s.byOwner) {
 		return nil
 	}
 	return &s.byOwner[o-ownerFirst]
@@ -221,7 +257,7 @@ func (s *sensor) info(o uint32) *ownerInfo {
 func (s *sensor) Attribute(f *flows.Flow) uint32 {
 	iface := int(f.Interface)
 	if o, ok := s.ifaceCtr[iface]; ok {
-		return o
+		return o | s.responderBit(o, f)
 	}
 	if !s.hostIf[iface] {
 		return ownerHost
@@ -229,13 +265,20 @@ func (s *sensor) Attribute(f *flows.Flow) uint32 {
 	src, sp := f.Src()
 	dst, dp := f.Dst()
 	sa, da := flows.AddrOf(src), flows.AddrOf(dst)
+	if o, ok := s.viaProxy(f.Proto, sa, sp, da, dp); ok {
+		return o
+	}
 	// Host-network containers: the local socket's owner.
-	for _, try := range [2][2]netip.AddrPort{
+	for i, try := range [2][2]netip.AddrPort{
 		{netip.AddrPortFrom(sa, sp), netip.AddrPortFrom(da, dp)},
 		{netip.AddrPortFrom(da, dp), netip.AddrPortFrom(sa, sp)},
 	} {
 		if c, ok := s.col.OwnerOfSocket(f.Proto, try[0], try[1]); ok && c != nil {
-			return s.ownerOf(c)
+			o := s.ownerOf(c)
+			if i == 1 {
+				o |= ownerInbound // the container's socket is the responder's end
+			}
+			return o
 		}
 	}
 	if s.cfg.includeHost {
@@ -447,7 +490,11 @@ func (s *sensor) sync() error {
 	owner := map[string]*container.Container{}
 	hostNet := false
 	known := map[int]bool{}
-	for _, c := range s.col.Snapshot() {
+	snap := s.col.Snapshot()
+	s.mu.Lock()
+	s.notePosture(snap, now)
+	s.mu.Unlock()
+	for _, c := range snap {
 		for _, hi := range c.HostIfaces {
 			known[hi.Index] = true
 		}
@@ -462,6 +509,9 @@ func (s *sensor) sync() error {
 			s.mu.Unlock()
 		case len(c.HostIfaces) > 0:
 			for _, hi := range c.HostIfaces {
+				if s.isolated(hi) {
+					continue // cut off by the response: nothing to see, and nothing to reopen each second
+				}
 				key := "veth/" + hi.Name
 				want[key] = s.liveConfig(hi.Name, "")
 				owner[key] = c
@@ -475,7 +525,7 @@ func (s *sensor) sync() error {
 			owner[key] = c
 		}
 	}
-	if hostNet || s.cfg.includeHost {
+	if hostNet || s.cfg.includeHost || len(s.cfg.hostIfaces) > 0 {
 		for _, ifc := range s.hostInterfaces(known) {
 			// A veth that just appeared may be a container's that
 			// discovery has not mapped yet.

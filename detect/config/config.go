@@ -143,6 +143,17 @@ type Beacon struct {
 	// IgnoreDomainSuffix: destination names never scored, same suffix
 	// rules as suppress.destination_domain_suffix. Default none.
 	IgnoreDomainSuffix []string `yaml:"ignore_domain_suffix"`
+	// EgressOnly scores only check-ins that leave the internal networks,
+	// as RITA does: inside them periodic traffic is the norm (health
+	// checks, service meshes, replication, scrapes), and skipping it
+	// halves the detector's work on busy hosts. Default false: a C2
+	// server on another container or host of the internal networks
+	// (lateral movement, a compromised neighbour) is scored too.
+	EgressOnly bool `yaml:"egress_only"`
+	// Proxies are internal egress proxies: with egress_only, check-ins
+	// to them are still scored, since C2 behind a proxy calls the proxy.
+	// Default none.
+	Proxies []netip.Prefix `yaml:"proxies"`
 }
 
 // EgressGeo configures the egress-geo detector (outflow/detect/geo). It
@@ -168,7 +179,9 @@ type EgressGeo struct {
 }
 
 // HostNetworkEgress configures the host-network-egress detector: egress
-// from containers sharing the host's network namespace.
+// from containers sharing the host's network namespace. Legitimate
+// host-network services are silenced with suppress rules on their image,
+// name or labels.
 type HostNetworkEgress struct {
 	Enabled bool `yaml:"enabled"`
 	// MinBytes: flows smaller than this are not reported. Default 0 (all).
@@ -187,32 +200,59 @@ type ExposedPortInbound struct {
 }
 
 // RiskyContainer configures the risky-container detector: egress from
-// privileged or otherwise risky containers.
+// privileged or otherwise risky containers (privileged, host root or a
+// runtime socket mounted, host PID namespace). Its other alerts carry the
+// reasons in outflow.container.risk, one severity level higher; disabling
+// the detector turns that off too.
 type RiskyContainer struct {
 	Enabled bool `yaml:"enabled"`
-	// MinRisk is the container risk score (0..1) that alerts. Default 0.5.
+	// MinRisk is the container risk score (0..1) from which a container
+	// is risky: runtime socket 0.9, privileged 0.8, host root 0.8, host
+	// PID 0.5, combined as independent ways out. Default 0.5.
 	MinRisk float64 `yaml:"min_risk" check:"unit"`
 }
 
 // UnexpectedDestination configures the unexpected-destination detector:
-// a workload reaching a destination it was not seen to use while learning.
+// a workload (an image, or a Kubernetes workload) reaching a destination it
+// was not seen to use while its baseline was learned. The baseline is kept
+// in the sensor's --state-dir and survives restarts.
 type UnexpectedDestination struct {
 	Enabled bool `yaml:"enabled"`
-	// LearningPeriod after a workload's first flow during which its
-	// destinations are learnt, not reported. Default 1h.
+	// LearningPeriod is how much observed activity of a workload (time
+	// between its flows, each gap counting up to 10 minutes) is learned
+	// before its new destinations alert. Default 24h.
 	LearningPeriod time.Duration `yaml:"learning_period" check:"positive"`
-	// MaxDestinations learnt per workload. Default 256.
+	// MaxDestinations learnt per workload (a name or a /24 or /64, with
+	// the port). A workload that uses more while learning is too varied to
+	// baseline and never alerts. Default 256.
 	MaxDestinations int `yaml:"max_destinations" check:"positive"`
 }
 
-// ContainerChurn configures the container-churn detector: many short-lived
-// containers of one image making egress connections.
+// ContainerChurn configures the container-churn detector: more containers
+// than the host's own baseline that start, connect out of the internal
+// networks and exit within minutes.
 type ContainerChurn struct {
 	Enabled bool `yaml:"enabled"`
-	// Window over which container starts are counted. Default 10m.
+	// Window over which short-lived containers are counted (sliding); also
+	// the unit of the baseline. Default 10m.
 	Window time.Duration `yaml:"window" check:"positive"`
-	// MaxStarts of one image per window before alerting. Default 20.
-	MaxStarts int `yaml:"max_starts" check:"positive"`
+	// MaxLifetime: a container that exits within this of its start is
+	// short-lived. Default 5m.
+	MaxLifetime time.Duration `yaml:"max_lifetime" check:"positive"`
+	// MinContainers: short-lived containers in one window before anything
+	// alerts, whatever the baseline. Default 5.
+	MinContainers int `yaml:"min_containers" check:"positive"`
+	// BaselineFactor: a window alerts above this many times the host's
+	// baseline (the mean of its previous windows). Default 3; at least 1.
+	BaselineFactor float64 `yaml:"baseline_factor" check:">=1"`
+	// BaselineWindows averaged into the baseline. Default 12.
+	BaselineWindows int `yaml:"baseline_windows" check:"positive"`
+	// IgnoreImage: globs on the image name; matching containers are not
+	// counted (CI runners and their job containers). Default none.
+	IgnoreImage []string `yaml:"ignore_image"`
+	// IgnoreLabel: label key -> value glob; a container with any of these
+	// labels matching is not counted. Default none.
+	IgnoreLabel map[string]string `yaml:"ignore_label"`
 }
 
 // SuppressRule silences alerts matching all its conditions (a condition
@@ -295,8 +335,9 @@ func Default() *Config {
 			HostNetworkEgress:     HostNetworkEgress{Enabled: true},
 			ExposedPortInbound:    ExposedPortInbound{Enabled: true, MinSources: 1},
 			RiskyContainer:        RiskyContainer{Enabled: true, MinRisk: 0.5},
-			UnexpectedDestination: UnexpectedDestination{Enabled: true, LearningPeriod: time.Hour, MaxDestinations: 256},
-			ContainerChurn:        ContainerChurn{Enabled: true, Window: 10 * time.Minute, MaxStarts: 20},
+			UnexpectedDestination: UnexpectedDestination{Enabled: true, LearningPeriod: 24 * time.Hour, MaxDestinations: 256},
+			ContainerChurn: ContainerChurn{Enabled: true, Window: 10 * time.Minute, MaxLifetime: 5 * time.Minute,
+				MinContainers: 5, BaselineFactor: 3, BaselineWindows: 12},
 		},
 	}
 }
@@ -345,6 +386,39 @@ func (c *Config) Internal() detect.Networks {
 		s[i] = p.String()
 	}
 	return detect.MustNetworks(s) // canonical prefixes always parse
+}
+
+// ChurnIgnore returns the container-churn detector's ignore test (nil when
+// the lists are empty). The globs were validated by Parse; a Config built
+// in code with a bad glob matches nothing with it.
+func (c *Config) ChurnIgnore() func(*detect.Container) bool {
+	ch := &c.Detectors.ContainerChurn
+	if len(ch.IgnoreImage) == 0 && len(ch.IgnoreLabel) == 0 {
+		return nil
+	}
+	var images []matcher
+	for _, g := range ch.IgnoreImage {
+		if m, err := compileGlob(g); err == nil {
+			images = append(images, m)
+		}
+	}
+	labels := map[string]matcher{}
+	for k, g := range ch.IgnoreLabel {
+		if m, err := compileGlob(g); err == nil && k != "" {
+			labels[k] = m
+		}
+	}
+	return func(ct *detect.Container) bool {
+		if anyMatch(images, ct.Image) {
+			return true
+		}
+		for k, m := range labels {
+			if v, ok := ct.Labels[k]; ok && m.match(v) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Suppressor returns the compiled suppression rules (an empty Suppressor

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"outflow/detect"
 )
 
 func mustParse(t *testing.T, src string) *Config {
@@ -123,7 +125,12 @@ func TestKeys(t *testing.T) {
 		{"detectors: {unexpected_destination: {max_destinations: 64}}", func(c *Config) any { return c.Detectors.UnexpectedDestination.MaxDestinations }, 64},
 		{"detectors: {container_churn: {enabled: false}}", func(c *Config) any { return c.Detectors.ContainerChurn.Enabled }, false},
 		{"detectors: {container_churn: {window: 1m}}", func(c *Config) any { return c.Detectors.ContainerChurn.Window }, time.Minute},
-		{"detectors: {container_churn: {max_starts: 5}}", func(c *Config) any { return c.Detectors.ContainerChurn.MaxStarts }, 5},
+		{"detectors: {container_churn: {max_lifetime: 90s}}", func(c *Config) any { return c.Detectors.ContainerChurn.MaxLifetime }, 90 * time.Second},
+		{"detectors: {container_churn: {min_containers: 8}}", func(c *Config) any { return c.Detectors.ContainerChurn.MinContainers }, 8},
+		{"detectors: {container_churn: {baseline_factor: 2}}", func(c *Config) any { return c.Detectors.ContainerChurn.BaselineFactor }, 2.0},
+		{"detectors: {container_churn: {baseline_windows: 6}}", func(c *Config) any { return c.Detectors.ContainerChurn.BaselineWindows }, 6},
+		{"detectors: {container_churn: {ignore_image: 'ci/*'}}", func(c *Config) any { return c.Detectors.ContainerChurn.IgnoreImage }, []string{"ci/*"}},
+		{"detectors: {container_churn: {ignore_label: {com.example.ci: 'tr*'}}}", func(c *Config) any { return c.Detectors.ContainerChurn.IgnoreLabel }, map[string]string{"com.example.ci": "tr*"}},
 
 		// A key with no value keeps the default.
 		{"dedup_window:", func(c *Config) any { return c.DedupWindow }, time.Hour},
@@ -150,6 +157,29 @@ func TestKeys(t *testing.T) {
 				t.Errorf("got %#v, want %#v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestChurnIgnore(t *testing.T) {
+	if Default().ChurnIgnore() != nil {
+		t.Fatal("no ignore lists: want a nil test")
+	}
+	c := mustParse(t, "detectors:\n  container_churn:\n    ignore_image: ['registry.example/ci/*']\n    ignore_label: {com.example.ci: 'true'}\n")
+	ign := c.ChurnIgnore()
+	tests := []struct {
+		ctr  detect.Container
+		want bool
+	}{
+		{detect.Container{Image: "registry.example/ci/runner:3"}, true},
+		{detect.Container{Image: "registry.example/ci/x/y:3"}, false}, // "*" does not cross "/"
+		{detect.Container{Image: "registry.example/app:1", Labels: map[string]string{"com.example.ci": "true"}}, true},
+		{detect.Container{Image: "registry.example/app:1", Labels: map[string]string{"com.example.ci": "false"}}, false},
+		{detect.Container{Image: "busybox"}, false},
+	}
+	for _, tt := range tests {
+		if got := ign(&tt.ctr); got != tt.want {
+			t.Errorf("%+v: ignored = %v, want %v", tt.ctr, got, tt.want)
+		}
 	}
 }
 
@@ -238,6 +268,10 @@ func TestErrors(t *testing.T) {
 		{"port zero", "detectors: {exposed_port_inbound: {ignore_ports: [0]}}", 1, "is not a port (1-65535)"},
 		{"port big", "suppress: [{destination_port: [70000]}]", 1, "70000 in suppress[0].destination_port[0] is not a port"},
 		{"standard port big", "detectors: {file_transfer: {standard_ports: {ftp: [65536]}}}", 1, "65536 in detectors.file_transfer.standard_ports.ftp[0] is not a port"},
+		{"churn bad image glob", "detectors:\n  container_churn:\n    ignore_image: ['ci-[x']", 3, `bad glob "ci-[x" in detectors.container_churn.ignore_image[0]`},
+		{"churn bad label glob", "detectors:\n  container_churn:\n    ignore_label:\n      ci: '[x'", 4, `bad glob "[x" in detectors.container_churn.ignore_label.ci`},
+		{"churn factor below one", "detectors: {container_churn: {baseline_factor: 0.5}}", 1, "must be at least 1"},
+		{"churn removed key", "detectors: {container_churn: {max_start: 5}}", 1, `unknown key "max_start" in detectors.container_churn`},
 		{"standard port proto", "detectors:\n  file_transfer:\n    standard_ports:\n      FTP: [21]", 4, `protocol name "FTP"`},
 		{"standard ports null", "detectors: {file_transfer: {standard_ports: {ftp: }}}", 1, `missing value for "ftp"`},
 		{"min above max period", "detectors:\n  beacon:\n    min_period: 2h\n    max_period: 1h", 3, "min_period 2h0m0s is above max_period 1h0m0s"},
@@ -430,7 +464,7 @@ func normPath(p string) string {
 	}
 	s := b.String()
 	// Free-form map keys: keep the map's own path.
-	for _, m := range []string{"detectors.file_transfer.standard_ports", "suppress.container_label"} {
+	for _, m := range []string{"detectors.file_transfer.standard_ports", "suppress.container_label", "detectors.container_churn.ignore_label"} {
 		if strings.HasPrefix(s, m+".") {
 			return m
 		}

@@ -618,6 +618,23 @@ func (d *decoder) validate(c *Config) {
 			d.add(d.pos(p, fmt.Sprintf("protocol name %q in detectors.file_transfer.standard_ports must be a lowercase word", proto)))
 		}
 	}
+	ch := &c.Detectors.ContainerChurn
+	for i, gl := range ch.IgnoreImage {
+		if _, err := compileGlob(gl); err != nil {
+			p := fmt.Sprintf("detectors.container_churn.ignore_image[%d]", i)
+			d.add(d.pos(p, fmt.Sprintf("%v in %s", err, p)))
+		}
+	}
+	for k, gl := range ch.IgnoreLabel {
+		p := fieldPath("detectors.container_churn.ignore_label", k)
+		if k == "" {
+			d.add(d.pos(p, "empty label key in "+p))
+			continue
+		}
+		if _, err := compileGlob(gl); err != nil {
+			d.add(d.pos(p, fmt.Sprintf("%v in %s", err, p)))
+		}
+	}
 	g := &c.Detectors.EgressGeo
 	for _, l := range []struct {
 		key  string

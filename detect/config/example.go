@@ -55,6 +55,8 @@ detectors:
     resolvers: [10.0.0.53, 10.0.0.54]      # DNS resolvers: not scored (default none)
     ignore_destination_cidr: [10.9.0.0/24] # e.g. NTP, metrics (default none)
     ignore_domain_suffix: [.time.example]  # by name (default none)
+    egress_only: false             # score only destinations outside the internal networks (default false)
+    proxies: [10.0.0.8]            # with egress_only: internal egress proxies, still scored (default none)
 
   # Egress to countries / autonomous systems (needs --geoip databases).
   egress_geo:
@@ -65,33 +67,44 @@ detectors:
     deny_asns: [64496]
     alert_unknown: false           # with allow lists: alert when the database has no answer
 
-  # Egress from containers in the host's network namespace.
+  # Egress from containers in the host's network namespace (--network=host).
+  # Legitimate host-network services: suppress by image, name or label.
   host_network_egress:
     enabled: true
-    min_bytes: 0
+    min_bytes: 0                   # alert once a flow has moved this much (0: at its first packet)
 
-  # Inbound connections from outside to container ports.
+  # Connections from outside accepted by a container: a published port
+  # (-p 1234:80) or a listener of a host-network container.
   exposed_port_inbound:
     enabled: true
     ignore_ports: [80, 443]        # meant to be public (default none)
     min_sources: 1                 # distinct outside sources before alerting
 
-  # Egress from privileged or otherwise risky containers.
+  # Privileged containers, host root or runtime socket mounted, host PID:
+  # one alert at their first egress, and their other alerts carry
+  # outflow.container.risk with one severity level more.
   risky_container:
     enabled: true
     min_risk: 0.5                  # container risk score 0..1
 
-  # Destinations a workload did not use while learning.
+  # Destinations a workload (image, or Kubernetes workload) did not use
+  # while its baseline was learned (kept in sense --state-dir).
   unexpected_destination:
     enabled: true
-    learning_period: 1h
-    max_destinations: 256
+    learning_period: 24h           # of observed activity per workload
+    max_destinations: 256          # per workload; more: too varied, never alerts
 
-  # Many short-lived containers of one image making egress connections.
+  # Containers that start, connect out and exit within minutes, more than
+  # the host's own baseline.
   container_churn:
     enabled: true
-    window: 10m
-    max_starts: 20
+    window: 10m                    # sliding count; also the baseline's unit
+    max_lifetime: 5m               # short-lived: exits within this of its start
+    min_containers: 5              # never alert below this many in a window
+    baseline_factor: 3             # ... nor below 3x the host's mean per window
+    baseline_windows: 12           # windows in that mean
+    ignore_image: ["registry.example/ci-runner:*"]   # not counted (default none)
+    ignore_label: {"com.example.ci": "true"}         # not counted (default none)
 
 # Suppression: an alert is dropped when it matches every condition of any
 # rule. Lists match when any element does; globs use path.Match syntax

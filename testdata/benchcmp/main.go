@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -59,19 +60,40 @@ func measure(n int, name string, args ...string) (result, error) {
 	return r, nil
 }
 
+// measureAlternating runs each command once per round, runs rounds, and
+// keeps each one's fastest run: commands compared with each other share
+// the machine's ups and downs.
+func measureAlternating(runs int, cmds ...[]string) ([]result, error) {
+	out := make([]result, len(cmds))
+	for i := 0; i < runs; i++ {
+		for j, c := range cmds {
+			r, err := measure(1, c[0], c[1:]...)
+			if err != nil {
+				return nil, err
+			}
+			if out[j].best == 0 || r.best < out[j].best {
+				r.maxRSS = max(r.maxRSS, out[j].maxRSS)
+				out[j] = r
+			}
+		}
+	}
+	return out, nil
+}
+
 func main() {
 	bin := flag.String("bin", "./outflow", "outflow binary")
 	file := flag.String("file", "testdata/bench/bench.pcap", "capture to read")
 	runs := flag.Int("runs", 3, "runs of each command; the fastest counts")
 	memOnly := flag.Bool("mem", false, "only measure peak memory per tracked flow")
+	workers := flag.Int("workers", 2, "also time read --workers N against one worker (0: skip)")
 	flag.Parse()
-	if err := run(*bin, *file, *runs, *memOnly); err != nil {
+	if err := run(*bin, *file, *runs, *memOnly, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcmp:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, file string, runs int, memOnly bool) error {
+func run(bin, file string, runs int, memOnly bool, workers int) error {
 	full, err := measure(runs, bin, "read", "--flows", "-o", "/dev/null", "--log-level", "info", file)
 	if err != nil {
 		return err
@@ -97,6 +119,21 @@ func run(bin, file string, runs int, memOnly bool) error {
 	fmt.Printf("outflow read --flows --no-detect: %8.3fs  %10.0f packets/s\n", noDet.best.Seconds(), pps(noDet))
 	fmt.Printf("identification cost: %+.1f%% of time (target <= 15%%)\n", 100*(full.best.Seconds()/noL7.best.Seconds()-1))
 	fmt.Printf("detection cost:      %+.1f%% of time (target <= 10%%)\n", 100*(full.best.Seconds()/noDet.best.Seconds()-1))
+	if workers > 1 {
+		// Alternated, one run of each at a time, so that both see the
+		// same load.
+		n := strconv.Itoa(workers)
+		rs, err := measureAlternating(runs+2,
+			[]string{bin, "read", "--flows", "-o", "/dev/null", file},
+			[]string{bin, "read", "--flows", "--workers", n, "-o", "/dev/null", file})
+		if err != nil {
+			return err
+		}
+		one, many := rs[0], rs[1]
+		fmt.Printf("outflow read --flows --workers 1: %8.3fs  %10.0f packets/s\n", one.best.Seconds(), pps(one))
+		fmt.Printf("outflow read --flows --workers %d: %8.3fs  %10.0f packets/s  peak RSS %d MiB\n", workers, many.best.Seconds(), pps(many), many.maxRSS>>10)
+		fmt.Printf("%d workers / 1 worker rate: %.2f (target >= 1.7 for 2 workers; %d CPUs)\n", workers, one.best.Seconds()/many.best.Seconds(), runtime.NumCPU())
+	}
 	tcpdump, err := exec.LookPath("tcpdump")
 	if err != nil {
 		fmt.Println("tcpdump not installed: no reference rate")
