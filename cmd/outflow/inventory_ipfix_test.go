@@ -49,45 +49,50 @@ func TestReadInventory(t *testing.T) {
 	if err := os.WriteFile(inv, []byte(invTestFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := runOutflow(t, nil, "read", "--flows", "--inventory", inv, pcap)
-	if r.code != 0 {
-		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
-	}
-	want := map[float64]map[string]any{
-		40001: {
-			"container.id": "1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a7988", "container.name": "api",
-			"container.image.name": "registry.example.com/payments/api:3.2.0", "container.runtime": "containerd",
-			"container.labels.app": "api", "orchestrator.type": "kubernetes", "orchestrator.namespace": "payments",
-			"orchestrator.resource.type": "pod", "orchestrator.resource.name": "api-6d8f7c9b4-7xk2p",
-			"orchestrator.resource.id": "0b6f1c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e",
-		},
-		40002: {
-			"container.id": "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b", "container.name": "batch-runner",
-			"container.image.name": "batch:1.0", "container.runtime": "docker", "container.labels.team": "data",
-			"outflow.container.network_mode": "bridge", "orchestrator.type": nil,
-		},
-		40003: {"container.id": nil, "orchestrator.type": nil},
-	}
-	seen := 0
-	for _, rec := range r.records {
-		if recField(rec, "event.dataset") != "outflow.flow" {
-			continue
-		}
-		port, _ := recField(rec, "source.port").(float64)
-		for k, v := range want[port] {
-			if got := recField(rec, k); got != v {
-				t.Errorf("flow from port %v: %s = %v, want %v", port, k, got, v)
+	// The sharded pipeline attributes the same way as one worker.
+	for _, workers := range []string{"1", "2"} {
+		t.Run("workers="+workers, func(t *testing.T) {
+			r := runOutflow(t, nil, "read", "--flows", "--workers", workers, "--inventory", inv, pcap)
+			if r.code != 0 {
+				t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 			}
-		}
-		seen++
-	}
-	if seen != 3 {
-		t.Errorf("%d flow records, want 3", seen)
-	}
-	for _, s := range []string{"inventory loaded", "pods=1 containers=1 ignored_objects=0 addresses=2", "inventory_attributed_flows=2", "inventory_unattributed_flows=1"} {
-		if !strings.Contains(r.stderr, s) {
-			t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
-		}
+			want := map[float64]map[string]any{
+				40001: {
+					"container.id": "1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a7988", "container.name": "api",
+					"container.image.name": "registry.example.com/payments/api:3.2.0", "container.runtime": "containerd",
+					"container.labels.app": "api", "orchestrator.type": "kubernetes", "orchestrator.namespace": "payments",
+					"orchestrator.resource.type": "pod", "orchestrator.resource.name": "api-6d8f7c9b4-7xk2p",
+					"orchestrator.resource.id": "0b6f1c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e",
+				},
+				40002: {
+					"container.id": "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b", "container.name": "batch-runner",
+					"container.image.name": "batch:1.0", "container.runtime": "docker", "container.labels.team": "data",
+					"outflow.container.network_mode": "bridge", "orchestrator.type": nil,
+				},
+				40003: {"container.id": nil, "orchestrator.type": nil},
+			}
+			seen := 0
+			for _, rec := range r.records {
+				if recField(rec, "event.dataset") != "outflow.flow" {
+					continue
+				}
+				port, _ := recField(rec, "source.port").(float64)
+				for k, v := range want[port] {
+					if got := recField(rec, k); got != v {
+						t.Errorf("flow from port %v: %s = %v, want %v", port, k, got, v)
+					}
+				}
+				seen++
+			}
+			if seen != 3 {
+				t.Errorf("%d flow records, want 3", seen)
+			}
+			for _, s := range []string{"inventory loaded", "pods=1 containers=1 ignored_objects=0 addresses=2", "inventory_attributed_flows=2", "inventory_unattributed_flows=1"} {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+				}
+			}
+		})
 	}
 }
 
@@ -132,7 +137,8 @@ func TestReadIPFIX(t *testing.T) {
 	}
 	pcap := filepath.Join(dir, "in.pcap")
 	writePcap(t, pcap, frames, false)
-	r := runOutflow(t, nil, "read", "--ipfix", pc.LocalAddr().String(), "--ipfix-domain", "42", pcap)
+	// Two workers share one exporter: sequence numbers stay one series.
+	r := runOutflow(t, nil, "read", "--workers", "2", "--ipfix", pc.LocalAddr().String(), "--ipfix-domain", "42", pcap)
 	if r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}
@@ -201,29 +207,33 @@ func TestReadInventoryAlerts(t *testing.T) {
 	os.WriteFile(inv, []byte(`{"kind":"List","items":[{"kind":"Pod","metadata":{"name":"beacon-0","namespace":"ops","uid":"u-1"},
 		"spec":{"containers":[{"name":"agent","image":"agent:1"}]},"status":{"phase":"Running","podIP":"172.17.0.4",
 		"containerStatuses":[{"name":"agent","containerID":"containerd://4444444444444444444444444444444444444444444444444444444444444444"}]}}]}`), 0o644)
-	r := runOutflow(t, nil, "read", "--inventory", inv, pcap)
-	if r.code != 0 {
-		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
-	}
-	n := 0
-	for _, rec := range r.records {
-		if recField(rec, "outflow.entity") != "container 444444444444" {
-			continue
-		}
-		n++
-		for k, v := range map[string]any{"container.name": "agent", "container.image.name": "agent:1", "orchestrator.namespace": "ops",
-			"orchestrator.resource.name": "beacon-0", "orchestrator.type": "kubernetes"} {
-			if got := recField(rec, k); got != v {
-				t.Errorf("alert %v: %s = %v, want %v", recField(rec, "rule.name"), k, got, v)
+	for _, workers := range []string{"1", "2"} {
+		t.Run("workers="+workers, func(t *testing.T) {
+			r := runOutflow(t, nil, "read", "--workers", workers, "--inventory", inv, pcap)
+			if r.code != 0 {
+				t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 			}
-		}
-	}
-	if n == 0 {
-		t.Errorf("no alert about the pod's container; entities: %v", func() (es []any) {
+			n := 0
 			for _, rec := range r.records {
-				es = append(es, recField(rec, "outflow.entity"))
+				if recField(rec, "outflow.entity") != "container 444444444444" {
+					continue
+				}
+				n++
+				for k, v := range map[string]any{"container.name": "agent", "container.image.name": "agent:1", "orchestrator.namespace": "ops",
+					"orchestrator.resource.name": "beacon-0", "orchestrator.type": "kubernetes"} {
+					if got := recField(rec, k); got != v {
+						t.Errorf("alert %v: %s = %v, want %v", recField(rec, "rule.name"), k, got, v)
+					}
+				}
 			}
-			return es
-		}())
+			if n == 0 {
+				t.Errorf("no alert about the pod's container; entities: %v", func() (es []any) {
+					for _, rec := range r.records {
+						es = append(es, recField(rec, "outflow.entity"))
+					}
+					return es
+				}())
+			}
+		})
 	}
 }

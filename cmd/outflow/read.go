@@ -39,9 +39,6 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return fmt.Errorf("%w: no capture files given", errUsage)
 	}
-	if sf.workers != 1 && (xf.addr != "" || *inventoryPath != "") {
-		return fmt.Errorf("%w: --ipfix and --inventory need --workers 1 for now", errUsage)
-	}
 	log, err := newLogger(stderr, tf.logLevel)
 	if err != nil {
 		return err
@@ -59,18 +56,24 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if sf.workers != 1 {
-		return readWithWorkers(ctx, &sf, &tf, &df, *writeFlows, files, w, closeOut, log)
-	}
-	out := ecs.NewWriter(w)
-
-	p := &pipeline{dec: decode.New(decode.Config{}), out: out, ifaces: &ifaceNames{}, start: time.Now()}
-	var obs flows.Observers
 	inv, err := openInventory(*inventoryPath, log)
 	if err != nil {
 		return err
 	}
 	defer inv.close()
+	// Reading files, the reader waits for the exporter rather than drop.
+	xp, err := xf.start(inv.attributor(), time.Minute)
+	if err != nil {
+		return err
+	}
+	defer xp.close(log)
+	if sf.workers != 1 {
+		return readWithWorkers(ctx, &sf, &tf, &df, *writeFlows, files, w, closeOut, inv, xp, log)
+	}
+	out := ecs.NewWriter(w)
+
+	p := &pipeline{dec: decode.New(decode.Config{}), out: out, ifaces: &ifaceNames{}, start: time.Now()}
+	var obs flows.Observers
 	det, err := buildDetection(&df, out, inv.attributor(), log)
 	if err != nil {
 		return err
@@ -84,12 +87,6 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		p.detect = det.engine
 		obs = append(obs, det.engine)
 	}
-	// Reading files, the reader waits for the exporter rather than drop.
-	xp, err := xf.start(inv.attributor(), time.Minute)
-	if err != nil {
-		return err
-	}
-	defer xp.close(log)
 	if o := xp.observer(); o != nil {
 		obs = append(obs, o)
 	}

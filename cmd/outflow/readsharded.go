@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"outflow/capture"
+	"outflow/detect"
+	"outflow/flows"
 	"outflow/flows/decode"
 )
 
@@ -290,20 +292,21 @@ func (r *shardReader) readFile(ctx context.Context, name string) (uint64, error)
 
 // readWithWorkers is `read --workers N`.
 func readWithWorkers(ctx context.Context, sf *shardFlags, tf *tableFlags, df *detectFlags, writeFlows bool, files []string,
-	w io.Writer, closeOut func() error, log *slog.Logger) error {
+	w io.Writer, closeOut func() error, inv *fileInventory, xp *ipfixExport, log *slog.Logger) error {
 	tcfg, err := tf.config()
 	if err != nil {
 		closeOut()
 		return err
 	}
-	p, err := newShardedPipeline(shardConfig{workers: sf.workers, shards: sf.shards, table: tcfg, noL7: tf.noL7, writeFlows: writeFlows,
-		shadow: true, df: df, ifaces: &sharedIfaces{}, log: log}, w)
+	p, err := newShardedPipeline(withInventoryExport(shardConfig{workers: sf.workers, shards: sf.shards, table: tcfg, noL7: tf.noL7, writeFlows: writeFlows,
+		shadow: true, df: df, ifaces: &sharedIfaces{}, log: log}, inv, xp), w)
 	if err != nil {
 		closeOut()
 		return err
 	}
 	rs, unreadable, interrupted := readSharded(ctx, p, files, log)
 	ferr := p.finish()
+	xp.close(log) // every record is in: drain the exporter before the summary
 	if cerr := closeOut(); ferr == nil && cerr != nil {
 		ferr = fmt.Errorf("close output: %w", cerr)
 	}
@@ -315,6 +318,7 @@ func readWithWorkers(ctx context.Context, sf *shardFlags, tf *tableFlags, df *de
 	args := []any{"files", len(files), "unreadable_files", unreadable, "records", pc.records,
 		"workers", len(p.workers), "detect_shards", max(1, len(p.shards)), "worker_packets", workerFields(p, func(w *worker) uint64 { return w.packets })}
 	args = append(args, p.detectionSummary()...)
+	args = append(append(args, xp.summaryArgs()...), inv.summaryArgs()...)
 	args = append(args, summaryFields(rs.packets, rs.byts, rs.dec.Stats(), pc.table, time.Since(p.start))...)
 	log.Info(msg, args...)
 	if ferr != nil {
@@ -324,4 +328,18 @@ func readWithWorkers(ctx context.Context, sf *shardFlags, tf *tableFlags, df *de
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d files could not be read", unreadable, len(files))}
 	}
 	return nil
+}
+
+// withInventoryExport gives every worker and shard the inventory (both are
+// safe for concurrent use) and one shared IPFIX exporter.
+func withInventoryExport(cfg shardConfig, inv *fileInventory, xp *ipfixExport) shardConfig {
+	cfg.attr, cfg.flowAttr = inv.attributor(), inv.flowAttributor()
+	cfg.enrich = inv.enrichers()
+	if inv != nil {
+		cfg.alertEnrich = []detect.AlertEnricher{inv.inv}
+	}
+	if o := xp.observer(); o != nil {
+		cfg.observer = func(int) flows.Observer { return o }
+	}
+	return cfg
 }

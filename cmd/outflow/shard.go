@@ -309,9 +309,11 @@ type shardConfig struct {
 	flowAttr flows.Attributor
 	enrich   []flows.Enricher
 	observer func(worker int) flows.Observer
-	df       *detectFlags
-	ifaces   *sharedIfaces
-	log      *slog.Logger
+	// alertEnrich add fields to every shard's alerts (inventory metadata).
+	alertEnrich []detect.AlertEnricher
+	df          *detectFlags
+	ifaces      *sharedIfaces
+	log         *slog.Logger
 }
 
 // shardedPipeline is the running pipeline.
@@ -349,6 +351,9 @@ func newShardedPipeline(cfg shardConfig, w io.Writer) (*shardedPipeline, error) 
 		det, err := buildDetection(cfg.df, s.out, cfg.attr, cfg.log)
 		if err != nil {
 			return fail(err)
+		}
+		for _, e := range cfg.alertEnrich {
+			det.alerts.AddEnricher(e)
 		}
 		p.dets = append(p.dets, det)
 		sinks = append(sinks, s)

@@ -68,6 +68,9 @@ func runSpan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&pf.blocks, "ring-blocks", 8, "capture ring blocks per worker and interface")
 	fs.IntVar(&pf.fanoutGroup, "fanout-group", 0, "first PACKET_FANOUT group id (one per interface; ids are shared by every process in the namespace); 0: from the process id")
 	fs.BoolVar(&pf.noPromisc, "no-promisc", false, "do not put the interfaces in promiscuous mode")
+	var xf ipfixFlags
+	xf.register(fs)
+	inventoryPath := fs.String("inventory", "", "attribute flows to pods and containers by address from `FILE`: kubectl get pods -A -o json and/or docker inspect output, reloaded when it changes")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -102,13 +105,25 @@ func runSpan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				strings.Join(missing, ", "))
 		}
 	}
+	inv, err := openInventory(*inventoryPath, log)
+	if err != nil {
+		return err
+	}
+	defer inv.close()
+	// Live, a full export queue drops (counted) rather than stall capture.
+	xp, err := xf.start(inv.attributor(), 0)
+	if err != nil {
+		return err
+	}
+	defer xp.close(log)
 	w, closeOut, err := openOutput(*output, stdout)
 	if err != nil {
 		return err
 	}
 	defer closeOut()
-	err = span(ctx, spanConfig{flags: pf, shard: shardConfig{workers: sf.workers, shards: sf.shards, table: tcfg, noL7: tf.noL7,
-		writeFlows: *writeFlows, live: true, shadow: true, df: &df, ifaces: &sharedIfaces{}, log: log}}, w)
+	err = span(ctx, spanConfig{flags: pf, shard: withInventoryExport(shardConfig{workers: sf.workers, shards: sf.shards, table: tcfg, noL7: tf.noL7,
+		writeFlows: *writeFlows, live: true, shadow: true, df: &df, ifaces: &sharedIfaces{}, log: log}, inv, xp)}, w)
+	xp.close(log)
 	if cerr := closeOut(); err == nil && cerr != nil {
 		err = fmt.Errorf("close output: %w", cerr)
 	}
