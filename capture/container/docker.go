@@ -59,9 +59,14 @@ func (d *dockerClient) close() { d.hc.CloseIdleConnections() }
 
 // get fetches path and decodes its JSON answer into out.
 func (d *dockerClient) get(ctx context.Context, path string, out any) error {
+	return d.do(ctx, http.MethodGet, path, out)
+}
+
+// do sends one request and decodes a JSON answer into out (nil: none).
+func (d *dockerClient) do(ctx context.Context, method, path string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, dockerRequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://docker"+path, nil)
 	if err != nil {
 		return err
 	}
@@ -73,14 +78,55 @@ func (d *dockerClient) get(ctx context.Context, path string, out any) error {
 	if resp.StatusCode == http.StatusNotFound {
 		return errNoSuchContainer
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("docker GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(msg)))
+		return fmt.Errorf("docker %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, dockerMaxBody)).Decode(out); err != nil {
-		return fmt.Errorf("docker GET %s: decode: %w", path, err)
+		return fmt.Errorf("docker %s %s: decode: %w", method, path, err)
 	}
 	return nil
+}
+
+// ErrNoSuchContainer is the Engine's answer for an unknown container.
+var ErrNoSuchContainer = errNoSuchContainer
+
+// DockerControl changes containers' run state through the Docker Engine
+// API: what containment needs of the runtime (pausing a host-network
+// container, which cannot be cut off the network without the host).
+type DockerControl struct{ c *dockerClient }
+
+// NewDockerControl talks to the Engine listening on socket.
+func NewDockerControl(socket string) *DockerControl {
+	return &DockerControl{newDockerClient(socket)}
+}
+
+// State reports whether the container runs and whether it is paused.
+func (d *DockerControl) State(ctx context.Context, id string) (running, paused bool, err error) {
+	var in struct {
+		ID    string `json:"Id"`
+		State struct{ Running, Paused bool }
+	}
+	if err := d.c.get(ctx, "/containers/"+url.PathEscape(id)+"/json", &in); err != nil {
+		return false, false, err
+	}
+	if in.ID != id {
+		return false, false, fmt.Errorf("docker inspect %s: answered for %q", id, in.ID)
+	}
+	return in.State.Running, in.State.Paused, nil
+}
+
+// Pause freezes the container's processes.
+func (d *DockerControl) Pause(ctx context.Context, id string) error {
+	return d.c.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/pause", nil)
+}
+
+// Unpause resumes them.
+func (d *DockerControl) Unpause(ctx context.Context, id string) error {
+	return d.c.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/unpause", nil)
 }
 
 // wrap names the socket in a connection error, and the missing access
@@ -211,6 +257,47 @@ func (d *dockerClient) events(ctx context.Context, ready func(), fn func(dockerE
 	return errors.New("docker events: stream ended")
 }
 
+// DockerPortBinding is one host binding of a Docker port map
+// (NetworkSettings.Ports, HostConfig.PortBindings).
+type DockerPortBinding = dockerPortBinding
+
+// PublishedPorts converts a Docker port map ("80/tcp" -> host bindings)
+// into published ports, sorted; entries it cannot parse are skipped.
+func PublishedPorts(m map[string][]DockerPortBinding) []PublishedPort {
+	var ports []PublishedPort
+	for spec, bindings := range m {
+		portStr, proto, _ := strings.Cut(spec, "/")
+		cport, err := strconv.ParseUint(portStr, 10, 16)
+		if err != nil {
+			continue
+		}
+		if proto == "" {
+			proto = "tcp"
+		}
+		for _, b := range bindings {
+			hport, err := strconv.ParseUint(b.HostPort, 10, 16)
+			if err != nil {
+				continue
+			}
+			hip, _ := netip.ParseAddr(b.HostIP)
+			ports = append(ports, PublishedPort{HostIP: hip.Unmap(), HostPort: uint16(hport), ContainerPort: uint16(cport), Proto: proto})
+		}
+	}
+	slices.SortFunc(ports, func(a, b PublishedPort) int {
+		if c := strings.Compare(a.Proto, b.Proto); c != 0 {
+			return c
+		}
+		if a.ContainerPort != b.ContainerPort {
+			return int(a.ContainerPort) - int(b.ContainerPort)
+		}
+		if a.HostPort != b.HostPort {
+			return int(a.HostPort) - int(b.HostPort)
+		}
+		return a.HostIP.Compare(b.HostIP)
+	})
+	return ports
+}
+
 // dockerInfo is one container as Docker describes it, converted.
 type dockerInfo struct {
 	name, image, networkMode, pidMode string
@@ -249,36 +336,7 @@ func convertInspect(in *dockerInspect) *dockerInfo {
 	if di.pid < 0 || !di.running {
 		di.pid = 0
 	}
-	for spec, bindings := range in.NetworkSettings.Ports {
-		portStr, proto, _ := strings.Cut(spec, "/")
-		cport, err := strconv.ParseUint(portStr, 10, 16)
-		if err != nil {
-			continue
-		}
-		if proto == "" {
-			proto = "tcp"
-		}
-		for _, b := range bindings {
-			hport, err := strconv.ParseUint(b.HostPort, 10, 16)
-			if err != nil {
-				continue
-			}
-			hip, _ := netip.ParseAddr(b.HostIP)
-			di.ports = append(di.ports, PublishedPort{HostIP: hip.Unmap(), HostPort: uint16(hport), ContainerPort: uint16(cport), Proto: proto})
-		}
-	}
-	slices.SortFunc(di.ports, func(a, b PublishedPort) int {
-		if c := strings.Compare(a.Proto, b.Proto); c != 0 {
-			return c
-		}
-		if a.ContainerPort != b.ContainerPort {
-			return int(a.ContainerPort) - int(b.ContainerPort)
-		}
-		if a.HostPort != b.HostPort {
-			return int(a.HostPort) - int(b.HostPort)
-		}
-		return a.HostIP.Compare(b.HostIP)
-	})
+	di.ports = PublishedPorts(in.NetworkSettings.Ports)
 	for _, m := range in.Mounts {
 		di.mounts = append(di.mounts, Mount{Source: m.Source, Destination: m.Destination, RW: m.RW})
 	}

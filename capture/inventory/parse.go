@@ -27,7 +27,6 @@ import (
 	"io"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"outflow/capture/container"
@@ -348,7 +347,7 @@ type dockerContainer struct {
 		NetworkMode  string
 		Privileged   bool
 		PidMode      string
-		PortBindings map[string][]dockerBinding
+		PortBindings map[string][]container.DockerPortBinding
 	}
 	Mounts []struct {
 		Source      string
@@ -358,17 +357,12 @@ type dockerContainer struct {
 	NetworkSettings struct {
 		IPAddress         string
 		GlobalIPv6Address string
-		Ports             map[string][]dockerBinding
+		Ports             map[string][]container.DockerPortBinding
 		Networks          map[string]struct {
 			IPAddress         string
 			GlobalIPv6Address string
 		}
 	}
-}
-
-type dockerBinding struct {
-	HostIP   string `json:"HostIp"`
-	HostPort string
 }
 
 // Kubernetes labels the runtime puts on a pod's containers.
@@ -415,33 +409,7 @@ func (p *parser) docker(raw json.RawMessage) error {
 	if len(bindings) == 0 {
 		bindings = in.NetworkSettings.Ports
 	}
-	for spec, bs := range bindings {
-		portStr, proto, _ := strings.Cut(spec, "/")
-		cport, err := strconv.ParseUint(portStr, 10, 16)
-		if err != nil {
-			continue
-		}
-		for _, b := range bs {
-			hport, err := strconv.ParseUint(b.HostPort, 10, 16)
-			if err != nil {
-				continue
-			}
-			hip, _ := netip.ParseAddr(b.HostIP)
-			e.Ports = append(e.Ports, container.PublishedPort{HostIP: hip.Unmap(), HostPort: uint16(hport), ContainerPort: uint16(cport), Proto: cmpOr(proto, "tcp")})
-		}
-	}
-	slices.SortFunc(e.Ports, func(a, b container.PublishedPort) int {
-		if c := strings.Compare(a.Proto, b.Proto); c != 0 {
-			return c
-		}
-		if a.ContainerPort != b.ContainerPort {
-			return int(a.ContainerPort) - int(b.ContainerPort)
-		}
-		if a.HostPort != b.HostPort {
-			return int(a.HostPort) - int(b.HostPort)
-		}
-		return a.HostIP.Compare(b.HostIP)
-	})
+	e.Ports = container.PublishedPorts(bindings)
 	for _, m := range in.Mounts {
 		e.Mounts = append(e.Mounts, container.Mount{Source: m.Source, Destination: m.Destination, RW: m.RW})
 	}

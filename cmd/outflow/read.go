@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"outflow/capture"
@@ -98,21 +99,7 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	p.table = flows.NewTable(tcfg, insp, obs)
 	p.table.SetAttributor(inv.flowAttributor())
 
-	var unreadable int
-	interrupted := false
-	for _, name := range files {
-		if interrupted = ctx.Err() != nil; interrupted {
-			break
-		}
-		n, err := readFile(ctx, p, name)
-		if err != nil {
-			var fe *capture.FileError
-			if n == 0 && !errors.As(err, &fe) || errors.As(err, &fe) && errors.Is(fe.Err, capture.ErrNotCapture) {
-				unreadable++
-			}
-			log.Error("capture damaged or unreadable; flows read before the damage are kept", "file", name, "packets_read", n, "err", err)
-		}
-	}
+	unreadable, interrupted := readCaptures(ctx, files, log, p.ifaces.id, p.handle)
 	p.table.Flush(flows.EndEndOfInput)
 	if p.detect != nil {
 		p.detect.Flush()
@@ -137,9 +124,32 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// readFile feeds every packet of one capture into p. It returns how many
+// readCaptures feeds every packet of the files, in order, to handle with
+// the interned index of its interface (intern maps a file's interface
+// name). It returns how many files could not be read at all and whether
+// ctx ended the run. A damaged file is logged and its packets before the
+// damage kept.
+func readCaptures(ctx context.Context, files []string, log *slog.Logger, intern func(name string) int,
+	handle func(pkt *capture.Packet, iface int)) (unreadable int, interrupted bool) {
+	for _, name := range files {
+		if ctx.Err() != nil {
+			return unreadable, true
+		}
+		n, err := readFile(ctx, name, intern, handle)
+		if err != nil {
+			var fe *capture.FileError
+			if n == 0 && !errors.As(err, &fe) || errors.As(err, &fe) && errors.Is(fe.Err, capture.ErrNotCapture) {
+				unreadable++
+			}
+			log.Error("capture damaged or unreadable; flows read before the damage are kept", "file", name, "packets_read", n, "err", err)
+		}
+	}
+	return unreadable, ctx.Err() != nil
+}
+
+// readFile feeds every packet of one capture to handle. It returns how many
 // packets it read and the error that stopped it (nil at a clean end).
-func readFile(ctx context.Context, p *pipeline, name string) (uint64, error) {
+func readFile(ctx context.Context, name string, intern func(string) int, handle func(*capture.Packet, int)) (uint64, error) {
 	src, err := capture.Open(name)
 	if err != nil {
 		return 0, err
@@ -162,9 +172,9 @@ func readFile(ctx context.Context, p *pipeline, name string) (uint64, error) {
 		}
 		id, ok := local[pkt.Interface]
 		if !ok {
-			id = p.ifaces.id(src.InterfaceName(pkt.Interface))
+			id = intern(src.InterfaceName(pkt.Interface))
 			local[pkt.Interface] = id
 		}
-		p.handle(&pkt, id)
+		handle(&pkt, id)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -240,54 +239,10 @@ func readSharded(ctx context.Context, p *shardedPipeline, files []string, log *s
 		}
 		wg.Wait()
 	}()
-	for _, name := range files {
-		if interrupted = ctx.Err() != nil; interrupted {
-			break
-		}
-		n, err := r.readFile(ctx, name)
-		if err != nil {
-			var fe *capture.FileError
-			if n == 0 && !errors.As(err, &fe) || errors.As(err, &fe) && errors.Is(fe.Err, capture.ErrNotCapture) {
-				unreadable++
-			}
-			log.Error("capture damaged or unreadable; flows read before the damage are kept", "file", name, "packets_read", n, "err", err)
-		}
-	}
-	interrupted = interrupted || ctx.Err() != nil
+	unreadable, interrupted = readCaptures(ctx, files, log, func(name string) int { return p.cfg.ifaces.id(name, name) }, r.add)
 	r.close()
 	<-done
 	return r, unreadable, interrupted
-}
-
-// readFile feeds every packet of one capture to the reader.
-func (r *shardReader) readFile(ctx context.Context, name string) (uint64, error) {
-	src, err := capture.Open(name)
-	if err != nil {
-		return 0, err
-	}
-	defer src.Close()
-	var pkt capture.Packet
-	local := make(map[int]int)
-	var n uint64
-	for {
-		if err := src.Next(&pkt); err != nil {
-			if errors.Is(err, io.EOF) {
-				return n, nil
-			}
-			return n, err
-		}
-		n++
-		if n&4095 == 0 && ctx.Err() != nil {
-			return n, nil
-		}
-		id, ok := local[pkt.Interface]
-		if !ok {
-			name := src.InterfaceName(pkt.Interface)
-			id = r.p.cfg.ifaces.id(name, name)
-			local[pkt.Interface] = id
-		}
-		r.add(&pkt, id)
-	}
 }
 
 // readWithWorkers is `read --workers N`.

@@ -398,7 +398,7 @@ func (rf *respondFlags) start(s *sensor, det *detection, out *ecs.Writer, docker
 func newResponder(dir, dockerSocket string) *respond.Responder {
 	r := &respond.Responder{Dir: dir, Links: respond.Netlink{}}
 	if _, err := os.Stat(dockerSocket); err == nil && dockerSocket != "" {
-		r.Runtime = respond.NewDocker(dockerSocket)
+		r.Runtime = container.NewDockerControl(dockerSocket)
 	}
 	return r
 }
