@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"outflow/flows/decode"
 	"outflow/flows/ecs"
@@ -339,5 +340,14 @@ func TestTableLazyLRU(t *testing.T) {
 	tab.Advance(200 * sec)
 	if len(rec.ends) != 2 || rec.ends[1].sport != 1000 || rec.ends[1].reason != EndIdle {
 		t.Fatalf("records = %+v, want the busy flow to end idle once it stops", rec.ends)
+	}
+}
+
+// TestFlowSize guards the memory budget: at most 256 bytes per tracked flow
+// at 1,000,000 flows, runtime included, leaves about 200 for the entry once
+// the index (16 bytes per flow) and the runtime's share are paid.
+func TestFlowSize(t *testing.T) {
+	if n := unsafe.Sizeof(Flow{}); n > 200 {
+		t.Fatalf("Flow is %d bytes, budget 200: order fields so small ones fill padding", n)
 	}
 }
