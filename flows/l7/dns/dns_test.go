@@ -2,7 +2,6 @@ package dns
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"outflow/flows/ecs"
 	"outflow/flows/l7"
 	"outflow/flows/l7/l7test"
 )
@@ -85,30 +83,6 @@ func compressed() []byte {
 	// additional: OPT, DO bit
 	m = append(m, 0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0)
 	return m
-}
-
-func fields(t testing.TB, s l7.Session) map[string]any {
-	t.Helper()
-	var d ecs.Doc
-	s.Fields(&d)
-	out := d.AppendJSON(nil)
-	var nested map[string]any
-	if err := json.Unmarshal(out, &nested); err != nil {
-		t.Fatalf("fields are not JSON: %v\n%s", err, out)
-	}
-	flat := map[string]any{}
-	var walk func(string, map[string]any)
-	walk = func(p string, m map[string]any) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
-				walk(p+k+".", sub)
-			} else {
-				flat[p+k] = v
-			}
-		}
-	}
-	walk("", nested)
-	return flat
 }
 
 func TestProbe(t *testing.T) {
@@ -200,7 +174,7 @@ func TestSession(t *testing.T) {
 	if !s.Feed(rctx, l7.FromServer, compressed()) {
 		t.Fatal("UDP session stopped")
 	}
-	got := fields(t, s)
+	got := l7test.Fields(t, s)
 	want := map[string]any{
 		"dns.id": "48879", "dns.op_code": "QUERY", "dns.type": "answer",
 		"dns.question.name": "www.Example.com", "dns.question.type": "A", "dns.question.class": "IN",
@@ -257,7 +231,7 @@ func TestAgainstGopacket(t *testing.T) {
 		}
 		s := New().NewSession(udp).(*session)
 		s.Feed(ctx, l7.FromServer, m)
-		got := fields(t, s)
+		got := l7test.Fields(t, s)
 		if got["dns.question.name"] != string(gp.Questions[0].Name) || got["dns.id"] != fmt.Sprint(gp.ID) ||
 			got["dns.question.type"] != gp.Questions[0].Type.String() {
 			t.Errorf("question: ours %v %v %v, gopacket %s %d %s", got["dns.question.name"], got["dns.id"], got["dns.question.type"],
@@ -382,7 +356,7 @@ func TestTCP(t *testing.T) {
 	ref := New().NewSession(tcp)
 	ref.Feed(ctx, l7.FromClient, streams[0])
 	ref.Feed(ctx, l7.FromServer, streams[1])
-	want := fields(t, ref)
+	want := l7test.Fields(t, ref)
 	if want["outflow.dns.queries"] != 2.0 || want["outflow.dns.responses"] != 2.0 ||
 		!reflect.DeepEqual(want["outflow.dns.names"], []any{"one.example", "two.example"}) {
 		t.Fatalf("reference %v", want)
@@ -398,7 +372,7 @@ func TestTCP(t *testing.T) {
 				s.Feed(ctx, l7.Dir(d), streams[d][:i])
 				s.Feed(ctx, l7.Dir(d), streams[d][i:])
 			}
-			if got := fields(t, s); !reflect.DeepEqual(got, want) {
+			if got := l7test.Fields(t, s); !reflect.DeepEqual(got, want) {
 				t.Fatalf("stream %d split at %d: %v", side, i, got)
 			}
 		}
@@ -442,7 +416,7 @@ func TestExfiltrationShape(t *testing.T) {
 		name := label + "." + strings.Repeat("b", 63) + ".t.example"
 		s.Feed(ctx, l7.FromClient, serialize(t, gpQuery(name, layers.DNSTypeTXT)))
 	}
-	got := fields(t, s)
+	got := l7test.Fields(t, s)
 	if got["outflow.dns.queries"] != 40.0 || got["outflow.dns.max_label_length"] != 63.0 ||
 		got["outflow.dns.max_name_length"] != float64(60+1+63+10) || got["outflow.dns.names_dropped"] != 24.0 ||
 		len(got["outflow.dns.names"].([]any)) != maxNames || got["dns.type"] != "query" {
@@ -458,7 +432,7 @@ func TestBoundedAnswers(t *testing.T) {
 	s := New().NewSession(udp).(*session)
 	rctx, rec := l7.NewRecordingContext(udp)
 	s.Feed(rctx, l7.FromServer, serialize(t, gpResponse(gpQuery("many.example", layers.DNSTypeA), answers...)))
-	got := fields(t, s)
+	got := l7test.Fields(t, s)
 	if len(got["dns.answers"].([]any)) != maxAnswers || len(got["dns.resolved_ip"].([]any)) != maxIPs || len(rec.Names) != maxIPs {
 		t.Errorf("answers %d ips %d learned %d", len(got["dns.answers"].([]any)), len(got["dns.resolved_ip"].([]any)), len(rec.Names))
 	}

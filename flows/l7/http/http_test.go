@@ -3,7 +3,6 @@ package http
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	nethttp "net/http"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"outflow/flows/ecs"
 	"outflow/flows/l7"
 	"outflow/flows/l7/l7test"
 )
@@ -32,31 +30,7 @@ func run(t testing.TB, conv []msg) (*session, map[string]any) {
 	for _, m := range conv {
 		s.Feed(ctx, m.dir, []byte(m.data))
 	}
-	return s, fields(t, s)
-}
-
-func fields(t testing.TB, s l7.Session) map[string]any {
-	t.Helper()
-	var d ecs.Doc
-	s.Fields(&d)
-	out := d.AppendJSON(nil)
-	var nested map[string]any
-	if err := json.Unmarshal(out, &nested); err != nil {
-		t.Fatalf("fields are not JSON: %v\n%s", err, out)
-	}
-	flat := map[string]any{}
-	flatten("", nested, flat)
-	return flat
-}
-
-func flatten(prefix string, m map[string]any, out map[string]any) {
-	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok {
-			flatten(prefix+k+".", sub, out)
-			continue
-		}
-		out[prefix+k] = v
-	}
+	return s, l7test.Fields(t, s)
 }
 
 func c(s string) msg  { return msg{l7.FromClient, s} }
@@ -419,7 +393,7 @@ func TestEverySplit(t *testing.T) {
 	}
 	check := func(t *testing.T, s *session, how string) {
 		t.Helper()
-		if got := fields(t, s); !reflect.DeepEqual(got, want) {
+		if got := l7test.Fields(t, s); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: fields %v, want %v", how, got, want)
 		}
 		if got := summaryOf(s); !reflect.DeepEqual(got, wantSum) {

@@ -107,3 +107,29 @@ func CheckReset(t *testing.T, p l7.Parser, a, b *l7.FlowInfo, first, second [2][
 		t.Error("the second flow gave no fields: the check compares nothing")
 	}
 }
+
+// Fields renders the session's fields as a flat map from dotted ECS names to
+// their JSON values, failing the test if the JSON is invalid.
+func Fields(t testing.TB, s l7.Session) map[string]any {
+	t.Helper()
+	var d ecs.Doc
+	s.Fields(&d)
+	out := d.AppendJSON(nil)
+	var nested map[string]any
+	if err := json.Unmarshal(out, &nested); err != nil {
+		t.Fatalf("fields are not JSON: %v\n%s", err, out)
+	}
+	flat := map[string]any{}
+	var walk func(string, map[string]any)
+	walk = func(p string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok {
+				walk(p+k+".", sub)
+			} else {
+				flat[p+k] = v
+			}
+		}
+	}
+	walk("", nested)
+	return flat
+}

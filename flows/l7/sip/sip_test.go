@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -9,8 +8,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
 
 var (
@@ -36,29 +35,6 @@ const ringing = "SIP/2.0 180 Ringing\r\n" +
 	"CSeq: 314159 INVITE\r\n" +
 	"Server: pbx/9\r\n" +
 	"Content-Length: 0\r\n\r\n"
-
-func fields(t testing.TB, s l7.Session) map[string]any {
-	t.Helper()
-	var d ecs.Doc
-	s.Fields(&d)
-	var nested map[string]any
-	if err := json.Unmarshal(d.AppendJSON(nil), &nested); err != nil {
-		t.Fatal(err)
-	}
-	flat := map[string]any{}
-	var walk func(string, map[string]any)
-	walk = func(p string, m map[string]any) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
-				walk(p+k+".", sub)
-			} else {
-				flat[p+k] = v
-			}
-		}
-	}
-	walk("", nested)
-	return flat
-}
 
 func TestProbe(t *testing.T) {
 	tests := []struct {
@@ -131,7 +107,7 @@ func TestSession(t *testing.T) {
 			if s.Feed(ctx, l7.FromClient, []byte(tt.in)) {
 				t.Error("session wants more after the first message")
 			}
-			if got := fields(t, s); !reflect.DeepEqual(got, tt.want) {
+			if got := l7test.Fields(t, s); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("fields %v\nwant %v", got, tt.want)
 			}
 		})
@@ -142,14 +118,14 @@ func TestSession(t *testing.T) {
 func TestEverySplit(t *testing.T) {
 	ref := New().NewSession(tcp)
 	ref.Feed(ctx, l7.FromClient, []byte(invite))
-	want := fields(t, ref)
+	want := l7test.Fields(t, ref)
 	for i := 0; i <= len(invite); i++ {
 		s := New().NewSession(tcp)
 		more := s.Feed(ctx, l7.FromClient, []byte(invite[:i]))
 		if more {
 			s.Feed(ctx, l7.FromClient, []byte(invite[i:]))
 		}
-		if got := fields(t, s); !reflect.DeepEqual(got, want) {
+		if got := l7test.Fields(t, s); !reflect.DeepEqual(got, want) {
 			t.Fatalf("split at %d: %v", i, got)
 		}
 	}

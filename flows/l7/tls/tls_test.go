@@ -5,7 +5,6 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"outflow/flows/ecs"
 	"outflow/flows/l7"
 	"outflow/flows/l7/l7test"
 )
@@ -437,30 +435,6 @@ func TestProbe(t *testing.T) {
 
 // --- sessions ---------------------------------------------------------
 
-func fields(t testing.TB, s l7.Session) map[string]any {
-	t.Helper()
-	var d ecs.Doc
-	s.Fields(&d)
-	out := d.AppendJSON(nil)
-	var nested map[string]any
-	if err := json.Unmarshal(out, &nested); err != nil {
-		t.Fatalf("fields are not JSON: %v\n%s", err, out)
-	}
-	flat := map[string]any{}
-	var walk func(string, map[string]any)
-	walk = func(p string, m map[string]any) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
-				walk(p+k+".", sub)
-			} else {
-				flat[p+k] = v
-			}
-		}
-	}
-	walk("", nested)
-	return flat
-}
-
 // handshake13 is a TLS 1.3 exchange: the ClientHello in 3 records, and a
 // ServerHello followed by ChangeCipherSpec and encrypted records.
 func handshake13() (client, server []byte) {
@@ -483,7 +457,7 @@ func TestSession13(t *testing.T) {
 	if s.Feed(ctx, l7.FromServer, server) {
 		t.Fatal("still feeding after both hellos")
 	}
-	got := fields(t, s)
+	got := l7test.Fields(t, s)
 	want := map[string]any{
 		"tls.client.server_name":  "www.example.com",
 		"tls.client.ja4":          "t13d1516h2_8daaf6152771_e5627efa2ab1",
@@ -515,7 +489,7 @@ func TestEverySplit(t *testing.T) {
 	ref := New().NewSession(nil)
 	ref.Feed(ctx, l7.FromClient, client)
 	ref.Feed(ctx, l7.FromServer, server)
-	want := fields(t, ref)
+	want := l7test.Fields(t, ref)
 	if want["tls.client.ja4"] == nil || want["tls.server.ja3s"] == nil {
 		t.Fatalf("reference lacks fingerprints: %v", want)
 	}
@@ -531,7 +505,7 @@ func TestEverySplit(t *testing.T) {
 				s.Feed(ctx, l7.Dir(d), streams[d][:i])
 				s.Feed(ctx, l7.Dir(d), streams[d][i:])
 			}
-			if got := fields(t, s); !reflect.DeepEqual(got, want) {
+			if got := l7test.Fields(t, s); !reflect.DeepEqual(got, want) {
 				t.Fatalf("stream %d split at %d: %v\nwant %v", side, i, got, want)
 			}
 		}
@@ -542,7 +516,7 @@ func TestEverySplit(t *testing.T) {
 			s.Feed(ctx, l7.Dir(d), streams[d][i:i+1])
 		}
 	}
-	if got := fields(t, s); !reflect.DeepEqual(got, want) {
+	if got := l7test.Fields(t, s); !reflect.DeepEqual(got, want) {
 		t.Fatalf("byte by byte: %v", got)
 	}
 }
@@ -616,7 +590,7 @@ func TestSessionCases(t *testing.T) {
 			for _, m := range tt.conv {
 				more = s.Feed(ctx, m[0].(l7.Dir), m[1].([]byte))
 			}
-			got := fields(t, s)
+			got := l7test.Fields(t, s)
 			for k, v := range tt.want {
 				if v == nil {
 					v = true
@@ -660,7 +634,7 @@ func TestDTLS(t *testing.T) {
 	if s.Feed(ctx, l7.FromServer, sh) {
 		t.Error("still feeding after both hellos")
 	}
-	got := fields(t, s)
+	got := l7test.Fields(t, s)
 	if got["tls.client.server_name"] != "dtls.example" || got["tls.version_protocol"] != "dtls" || got["tls.version"] != "1.2" {
 		t.Errorf("fields %v", got)
 	}
