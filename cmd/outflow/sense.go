@@ -176,11 +176,13 @@ type sensor struct {
 	host string
 
 	// Attribution state, under mu.
-	owners   map[string]uint32 // container ID -> owner
-	byOwner  []ownerInfo       // owner -> metadata (index owner-ownerFirst)
-	ifaceOf  map[int]string    // interned interface id -> capture kind
-	ifaceCtr map[int]uint32    // interned interface id -> container owner (veths, namespaces)
-	hostIf   map[int]bool      // interned interface ids that are host interfaces
+	owners    map[string]uint32     // container ID -> owner
+	byOwner   map[uint32]*ownerInfo // owner -> metadata
+	nextOwner uint32                // owners are never reused (2^31 of them before the ownerInbound bit): a flow's owner stays its container's
+	pruned    uint64                // owners dropped after their container was gone ownerRetention
+	ifaceOf   map[int]string        // interned interface id -> capture kind
+	ifaceCtr  map[int]uint32        // interned interface id -> container owner (veths, namespaces)
+	hostIf    map[int]bool          // interned interface ids that are host interfaces
 
 	sources map[string]*liveSource // by source key
 	closing bool                   // shutting down: sources stay listed for their counters
@@ -202,6 +204,45 @@ type ownerInfo struct {
 	labels []byte // container.labels as JSON, encoded once
 	// exitNoted: the detectors were told of the container's exit.
 	exitNoted bool
+	// gone is when discovery stopped listing the container (its grace
+	// period after exit is over); zero while listed.
+	gone time.Time
+}
+
+// ownerRetention is how long a container's metadata is kept after
+// discovery dropped it, so that its last flows (ended by the idle timeouts
+// once it stopped sending) still get records and alerts naming it. Without
+// a bound the registry would grow by one entry per container ever seen,
+// which on a CI host is thousands a day.
+const ownerRetention = 15 * time.Minute
+
+// pruneOwners forgets containers that discovery has not listed for
+// ownerRetention (under mu). Owner numbers are not reused, so a flow
+// outliving its owner's entry is left unattributed, never given to another
+// container.
+func (s *sensor) pruneOwners(snap []*container.Container, now time.Time) {
+	listed := make(map[string]bool, len(snap))
+	for _, c := range snap {
+		listed[c.ID] = true
+	}
+	for id, o := range s.owners {
+		i := s.byOwner[o]
+		switch {
+		case listed[id]:
+			i.gone = time.Time{}
+		case i.gone.IsZero():
+			i.gone = now
+		case now.Sub(i.gone) > ownerRetention:
+			delete(s.owners, id)
+			delete(s.byOwner, o)
+			for iface, io := range s.ifaceCtr {
+				if io == o {
+					delete(s.ifaceCtr, iface)
+				}
+			}
+			s.pruned++
+		}
+	}
 }
 
 type liveSource struct {
@@ -213,20 +254,22 @@ type liveSource struct {
 func newSensor(col *container.Collection, cfg senseFlags, log *slog.Logger) *sensor {
 	host, _ := os.Hostname()
 	return &sensor{col: col, cfg: cfg, log: log, host: host,
-		owners: map[string]uint32{}, ifaceCtr: map[int]uint32{}, hostIf: map[int]bool{}, sources: map[string]*liveSource{},
+		owners: map[string]uint32{}, byOwner: map[uint32]*ownerInfo{}, nextOwner: ownerFirst,
+		ifaceCtr: map[int]uint32{}, hostIf: map[int]bool{}, sources: map[string]*liveSource{},
 		firstSeen: map[string]time.Time{}}
 }
 
 // ownerOf registers a container (under mu) and returns its owner number.
 func (s *sensor) ownerOf(c *container.Container) uint32 {
 	if o, ok := s.owners[c.ID]; ok {
-		s.byOwner[o-ownerFirst].c = c
-		s.byOwner[o-ownerFirst].dc = toDetect(c)
+		s.byOwner[o].c = c
+		s.byOwner[o].dc = toDetect(c)
 		return o
 	}
 	labels, _ := json.Marshal(c.Labels)
-	s.byOwner = append(s.byOwner, ownerInfo{c: c, dc: toDetect(c), labels: labels})
-	o := ownerFirst + uint32(len(s.byOwner)-1)
+	o := s.nextOwner
+	s.nextOwner++
+	s.byOwner[o] = &ownerInfo{c: c, dc: toDetect(c), labels: labels}
 	s.owners[c.ID] = o
 	return o
 }
@@ -245,11 +288,7 @@ func (s *sensor) info(o uint32) *ownerInfo {
 	if o == ownerDropped {
 		return nil
 	}
-	o &^= ownerInbound
-	if o < ownerFirst || int(o-ownerFirst) >= len(s.byOwner) {
-		return nil
-	}
-	return &s.byOwner[o-ownerFirst]
+	return s.byOwner[o&^ownerInbound]
 }
 
 // Attribute implements flows.Attributor: who sent a new flow. It runs with
@@ -429,7 +468,7 @@ loop:
 	kernelPackets, kernelDrops := s.kernelCounters()
 	ferr := out.Flush()
 	s.p.summary(s.log, "sensor stopped; open flows flushed", append([]any{"sources", len(s.sources), "kernel_packets", kernelPackets, "kernel_drops", kernelDrops,
-		"host_view_duplicates_skipped", s.skipped, "records", out.Count()}, det.summaryArgs()...)...)
+		"host_view_duplicates_skipped", s.skipped, "containers_forgotten", s.pruned, "records", out.Count()}, det.summaryArgs()...)...)
 	return ferr
 }
 
@@ -464,7 +503,7 @@ func (s *sensor) logStatsEvery(det *detection) (stop func()) {
 				s.mu.Lock()
 				kp, kd := s.kernelCounters()
 				args := append([]any{"sources", len(s.sources), "kernel_packets", kp, "kernel_drops", kd,
-					"host_view_duplicates_skipped", s.skipped}, det.summaryArgs()...)
+					"host_view_duplicates_skipped", s.skipped, "containers_forgotten", s.pruned}, det.summaryArgs()...)
 				s.p.summary(s.log, "sensor stats", args...)
 				s.mu.Unlock()
 			}
@@ -493,6 +532,7 @@ func (s *sensor) sync() error {
 	snap := s.col.Snapshot()
 	s.mu.Lock()
 	s.notePosture(snap, now)
+	s.pruneOwners(snap, now)
 	s.mu.Unlock()
 	for _, c := range snap {
 		for _, hi := range c.HostIfaces {

@@ -215,7 +215,7 @@ func (s *sensor) notePosture(snap []*container.Container, now time.Time) {
 		if !ok {
 			continue
 		}
-		i := &s.byOwner[o-ownerFirst]
+		i := s.byOwner[o]
 		if i.c != c {
 			i.c, i.dc = c, toDetect(c)
 		}
