@@ -110,7 +110,14 @@ func TestLabConnectivityAndCapture(t *testing.T) {
 				}
 			}
 			pcap := filepath.Join(t.TempDir(), "lab.pcap")
-			srv := l.Start(l.Server.NS, "busybox", "nc", "-l", "-p", strconv.Itoa(int(tc.port)))
+			// The server's input stays open until the client is done: at
+			// end of input busybox nc half-closes the connection, and the
+			// client may then exit on that before it has sent its line.
+			srvIn, srvInW := io.Pipe()
+			defer srvInW.Close()
+			srv := l.Command(l.Server.NS, "busybox", "nc", "-l", "-p", strconv.Itoa(int(tc.port)))
+			srv.Stdin = srvIn
+			l.start(srv, l.Server.NS)
 			l.WaitListen(l.Server.NS, "tcp", tc.port)
 			stop := l.Capture(l.Server.NS, l.Server.Iface, pcap)
 			msg := "hello from the lab client"
@@ -122,6 +129,7 @@ func TestLabConnectivityAndCapture(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("client: %v\n%s", err, out)
 			}
+			srvInW.Close() // the client is done: the server may end too
 			select {
 			case <-l.procs[srv].done:
 			case <-time.After(WaitTimeout):
