@@ -46,6 +46,23 @@ func (tf *tableFlags) config() (flows.Config, error) {
 	return flows.Config{MaxFlows: tf.maxFlows, IdleTimeout: tf.idle, TCPIdleTimeout: tf.tcpIdle, ActiveTimeout: tf.active}, nil
 }
 
+// ringFlags are the live capture settings of sense and span.
+type ringFlags struct {
+	blockTimeout time.Duration
+	statsEvery   time.Duration
+	blockSize    int
+	blocks       int
+}
+
+// register adds the flags; per says what one ring serves, counters what
+// the periodic stats line holds.
+func (rf *ringFlags) register(fs *pflag.FlagSet, blockSize int, per, counters string) {
+	fs.DurationVar(&rf.statsEvery, "stats-interval", time.Minute, "log "+counters+" this often; 0: only at exit")
+	fs.DurationVar(&rf.blockTimeout, "block-timeout", 10*time.Millisecond, "how long the kernel holds a partly filled capture block (bounds alert latency)")
+	fs.IntVar(&rf.blockSize, "ring-block-size", blockSize, "capture ring block size in bytes (the ring is blocks x size "+per+")")
+	fs.IntVar(&rf.blocks, "ring-blocks", 8, "capture ring blocks "+per)
+}
+
 // pipeline is one worker's packet path: decode, then the flow table, whose
 // observers write records and feed the detectors.
 type pipeline struct {

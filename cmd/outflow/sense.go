@@ -41,15 +41,12 @@ const (
 )
 
 type senseFlags struct {
+	ringFlags
 	dockerSocket string
 	procRoot     string
 	rescan       time.Duration
 	hostIfaces   []string
 	includeHost  bool
-	blockTimeout time.Duration
-	statsEvery   time.Duration
-	blockSize    int
-	blocks       int
 }
 
 func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,10 +63,7 @@ func runSense(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&sf.rescan, "rescan", 5*time.Second, "rescan /proc and the host's interfaces this often (events are followed in between)")
 	fs.StringSliceVar(&sf.hostIfaces, "host-ifaces", nil, "host interfaces to watch for host-network containers (default: every interface that is up, except loopback, bridges and container veths)")
 	fs.BoolVar(&sf.includeHost, "include-host", false, "also report flows of the host itself (not of any container) seen on host interfaces")
-	fs.DurationVar(&sf.statsEvery, "stats-interval", time.Minute, "log the sensor's counters (kernel drops, flows, alerts) this often; 0: only at exit")
-	fs.DurationVar(&sf.blockTimeout, "block-timeout", 10*time.Millisecond, "how long the kernel holds a partly filled capture block (bounds alert latency)")
-	fs.IntVar(&sf.blockSize, "ring-block-size", 256<<10, "capture ring block size in bytes, per interface (the ring is blocks x size per watched interface: raise it for containers that move data in bulk)")
-	fs.IntVar(&sf.blocks, "ring-blocks", 8, "capture ring blocks per interface")
+	sf.register(fs, 256<<10, "per watched interface", "the sensor's counters (kernel drops, flows, alerts)")
 	var xf ipfixFlags
 	xf.register(fs)
 	var rf respondFlags

@@ -37,15 +37,12 @@ import (
 // it announces has started (within the capture rings' block timeout).
 
 type spanFlags struct {
-	ifaces       []string
-	netns        string
-	filter       string
-	statsEvery   time.Duration
-	blockTimeout time.Duration
-	blockSize    int
-	blocks       int
-	fanoutGroup  int
-	noPromisc    bool
+	ifaces []string
+	netns  string
+	filter string
+	ringFlags
+	fanoutGroup int
+	noPromisc   bool
 }
 
 func runSpan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -62,10 +59,7 @@ func runSpan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringSliceVarP(&pf.ifaces, "interface", "i", nil, "interfaces to capture on, comma-separated (required)")
 	fs.StringVar(&pf.netns, "netns", "", "capture in this network namespace (a path such as /var/run/netns/NAME) instead of the current one")
 	fs.StringVar(&pf.filter, "filter", "", "capture filter in tcpdump syntax, run in the kernel (host, net, port, portrange, protocols, and/or/not; see README)")
-	fs.DurationVar(&pf.statsEvery, "stats-interval", time.Minute, "log per-worker counters (kernel drops, queue drops) this often; 0: only at exit")
-	fs.DurationVar(&pf.blockTimeout, "block-timeout", 10*time.Millisecond, "how long the kernel holds a partly filled capture block (bounds alert latency)")
-	fs.IntVar(&pf.blockSize, "ring-block-size", 1<<20, "capture ring block size in bytes (the ring is blocks x size per worker and interface)")
-	fs.IntVar(&pf.blocks, "ring-blocks", 8, "capture ring blocks per worker and interface")
+	pf.ringFlags.register(fs, 1<<20, "per worker and interface", "per-worker counters (kernel drops, queue drops)")
 	fs.IntVar(&pf.fanoutGroup, "fanout-group", 0, "first PACKET_FANOUT group id (one per interface; ids are shared by every process in the namespace); 0: from the process id")
 	fs.BoolVar(&pf.noPromisc, "no-promisc", false, "do not put the interfaces in promiscuous mode")
 	var xf ipfixFlags
