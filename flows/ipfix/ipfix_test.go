@@ -372,10 +372,12 @@ func TestWaitTimesOut(t *testing.T) {
 		e.FlowEvent(flows.EventEnd, &fs[i])
 	}
 	// The sender takes up to a message's worth of records off the queue
-	// before it blocks, which lets a few records in (and resets the
-	// stall); never one wait per dropped record.
+	// before it blocks, and each record that then finds room resets the
+	// stall, so waits are bounded by what the sender took (how the
+	// goroutines interleave decides how many, up to about a message's
+	// worth), never one per dropped record.
 	st := e.Stats()
-	if st.Dropped < 100 || st.Waits > 5 {
+	if st.Dropped < 100 || st.Waits > 20 { // a message holds about 16 records
 		t.Errorf("stats %+v: want drops after a few waits", st)
 	}
 	close(log.gate)
