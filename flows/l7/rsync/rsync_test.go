@@ -8,6 +8,7 @@ import (
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
 
 // Hand-built daemon conversations following rsync's clientserver.c:
@@ -19,29 +20,6 @@ const (
 )
 
 func args(a ...string) string { return strings.Join(a, "\x00") + "\x00\x00" }
-
-func docFields(t testing.TB, s l7.Session) map[string]any {
-	t.Helper()
-	var d ecs.Doc
-	s.Fields(&d)
-	var m map[string]any
-	if err := json.Unmarshal(d.AppendJSON(nil), &m); err != nil {
-		t.Fatalf("fields are not JSON: %v", err)
-	}
-	out := map[string]any{}
-	var walk func(prefix string, m map[string]any)
-	walk = func(prefix string, m map[string]any) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
-				walk(prefix+k+".", sub)
-				continue
-			}
-			out[prefix+k] = v
-		}
-	}
-	walk("", m)
-	return out
-}
 
 type step struct {
 	dir  l7.Dir
@@ -148,7 +126,7 @@ func TestSession(t *testing.T) {
 			}
 			for cut := 0; cut <= longest; cut++ {
 				s, more := run(tt.steps, cut)
-				got := docFields(t, s)
+				got := l7test.Fields(t, s)
 				for k, v := range tt.want {
 					if got[k] != v {
 						t.Fatalf("cut %d: %s = %v, want %v (all %v)", cut, k, got[k], v, got)
@@ -172,7 +150,7 @@ func TestSession(t *testing.T) {
 	}
 	// The module list is kept only for list requests.
 	s, _ := run(tests[3].steps, 0)
-	mods, _ := docFields(t, s)["outflow.rsync.modules"].([]any)
+	mods, _ := l7test.Fields(t, s)["outflow.rsync.modules"].([]any)
 	if len(mods) != 2 || mods[0] != "pub" || mods[1] != "src" {
 		t.Fatalf("modules = %v", mods)
 	}

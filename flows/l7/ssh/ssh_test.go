@@ -11,6 +11,7 @@ import (
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
 
 // nameList encodes an SSH name-list (RFC 4251 section 5).
@@ -55,30 +56,6 @@ var testLists = [10]string{
 func md5hex(s string) string {
 	h := md5.Sum([]byte(s))
 	return hex.EncodeToString(h[:])
-}
-
-// docFields renders a session's fields as flat dotted keys.
-func docFields(t testing.TB, s l7.Session) map[string]any {
-	t.Helper()
-	var d ecs.Doc
-	s.Fields(&d)
-	var m map[string]any
-	if err := json.Unmarshal(d.AppendJSON(nil), &m); err != nil {
-		t.Fatalf("fields are not JSON: %v", err)
-	}
-	out := map[string]any{}
-	var walk func(prefix string, m map[string]any)
-	walk = func(prefix string, m map[string]any) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
-				walk(prefix+k+".", sub)
-				continue
-			}
-			out[prefix+k] = v
-		}
-	}
-	walk("", m)
-	return out
 }
 
 // feedSplit feeds both streams, each cut at cut (modulo its length), with
@@ -156,7 +133,7 @@ func TestSession(t *testing.T) {
 			n := max(len(tt.client), len(tt.server))
 			for cut := 0; cut <= n; cut++ {
 				s, more := feedSplit(tt.client, tt.server, cut)
-				got := docFields(t, s)
+				got := l7test.Fields(t, s)
 				for k, v := range tt.want {
 					if got[k] != v {
 						t.Fatalf("cut %d: %s = %v, want %v", cut, k, got[k], v)
@@ -190,7 +167,7 @@ func TestSessionByteByByte(t *testing.T) {
 	for i := range client {
 		s.Feed(ctx, l7.FromClient, client[i:i+1])
 	}
-	if got := docFields(t, s); got["outflow.ssh.hassh"] == nil || got["outflow.ssh.client"] != "OpenSSH_9.6" {
+	if got := l7test.Fields(t, s); got["outflow.ssh.hassh"] == nil || got["outflow.ssh.client"] != "OpenSSH_9.6" {
 		t.Fatalf("fields = %v", got)
 	}
 }
