@@ -296,15 +296,43 @@ func AppendAlert(d *ecs.Doc, a *Alert) {
 
 // FromFlow fills the network fields of an alert from the evidence flow.
 func (a *Alert) FromFlow(f *Flow) {
-	a.Entity = f.Entity
-	a.Container = f.Container
-	a.Src, a.Dst = f.Src, f.Dst
-	a.SrcPort, a.DstPort = f.SrcPort, f.DstPort
-	a.Transport = flows.TransportName(f.Proto)
-	a.Protocol = f.Protocol
-	a.Domain = f.Domain
-	a.CommunityIDs = []string{string(f.AppendCommunityID(nil))}
+	e := evidenceOf(f)
+	a.fromEvidence(&e)
+}
+
+// evidence is what an alert takes from its evidence flow: a detector that
+// may alert later keeps this, which costs nothing to take, rather than
+// building an alert on every event.
+type evidence struct {
+	entity    Entity
+	container *Container
+	src, dst  netip.Addr
+	sport     uint16
+	dport     uint16
+	proto     uint8
+	protocol  string
+	domain    string
+	cid       flows.CommunityKey
+	time      int64
+}
+
+func evidenceOf(f *Flow) evidence {
+	return evidence{
+		entity: f.Entity, container: f.Container, src: f.Src, dst: f.Dst, sport: f.SrcPort, dport: f.DstPort,
+		proto: f.Proto, protocol: f.Protocol, domain: f.Domain, cid: f.CommunityKey(), time: f.Time,
+	}
+}
+
+func (a *Alert) fromEvidence(e *evidence) {
+	a.Entity = e.entity
+	a.Container = e.container
+	a.Src, a.Dst = e.src, e.dst
+	a.SrcPort, a.DstPort = e.sport, e.dport
+	a.Transport = flows.TransportName(e.proto)
+	a.Protocol = e.protocol
+	a.Domain = e.domain
+	a.CommunityIDs = []string{string(e.cid.Append(nil))}
 	if a.Time == 0 {
-		a.Time = f.Time
+		a.Time = e.time
 	}
 }

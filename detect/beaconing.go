@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"net/netip"
+	"strings"
 	"time"
 
 	"outflow/detect/beacon"
@@ -116,6 +117,11 @@ func NewBeacon(cfg BeaconConfig, internal Networks) *Beacon {
 
 func (d *Beacon) Name() string { return BeaconRule.Name }
 
+// Wants implements EventFilter: check-ins are bursts and flow ends.
+func (d *Beacon) Wants(ev flows.Event, _ bool) bool {
+	return ev == flows.EventBurst || ev == flows.EventEnd
+}
+
 // Stats exposes the tracker's counters.
 func (d *Beacon) Stats() beacon.Stats { return d.tr.Stats() }
 
@@ -148,7 +154,7 @@ func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
 	}
 	t, size := f.CheckinTime(), f.CheckinBytes()
 	d.checkin(f, seriesAddr, "", t, size, sink)
-	if f.Domain != "" && f.Domain != f.Dst.String() {
+	if f.Domain != "" && !sameAddr(f.Domain, f.Dst) {
 		// Also by name (a Host header may hold the address itself).
 		d.checkin(f, seriesName, f.Domain, t, size, sink)
 	}
@@ -160,6 +166,16 @@ func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
 			d.checkin(f, seriesPath, res, t, size, sink)
 		}
 	}
+}
+
+// sameAddr reports whether name is the literal of addr (a Host header may
+// hold the address itself), without formatting addr on every check-in.
+func sameAddr(name string, addr netip.Addr) bool {
+	if c := name[0]; !(c >= '0' && c <= '9') && !strings.Contains(name, ":") {
+		return false // not an address literal: spare the parse
+	}
+	a, err := netip.ParseAddr(name)
+	return err == nil && a == addr && a.String() == name
 }
 
 // Series kinds: by destination address, by name, by HTTP path.

@@ -110,6 +110,9 @@ func NewContainerChurn(cfg ContainerChurnConfig) *ContainerChurn {
 
 func (d *ContainerChurn) Name() string { return ContainerChurnRule.Name }
 
+// Wants implements EventFilter.
+func (d *ContainerChurn) Wants(_ flows.Event, containers bool) bool { return containers }
+
 // Observe notes containers as they make their first egress connection.
 func (d *ContainerChurn) Observe(_ flows.Event, f *Flow, _ Sink) {
 	c := f.Container

@@ -26,6 +26,17 @@ type Detector interface {
 	Flush(now int64, sink Sink)
 }
 
+// EventFilter is optionally implemented by a Detector that acts on only
+// some kinds of flow event. The engine skips an event that no detector
+// wants, and a sharded pipeline does not even copy it to its detector
+// shard: most flows' start events interest no detector.
+type EventFilter interface {
+	// Wants reports whether the detector may act on events of kind ev.
+	// containers tells whether flows can be attributed to containers at
+	// all: detectors about containers want nothing without them.
+	Wants(ev flows.Event, containers bool) bool
+}
+
 // Sink receives alerts. It deduplicates; detectors need not.
 type Sink interface {
 	Raise(a *Alert)

@@ -108,3 +108,49 @@ func TestEgressVolume(t *testing.T) {
 		})
 	}
 }
+
+type noContainers struct{}
+
+func (noContainers) Container(*flows.Flow) *Container { return nil }
+
+// TestEngineWants checks which events reach the detectors: an event no
+// detector wants is skipped (and a sharded pipeline never copies it), and
+// container detectors want nothing until flows can be attributed.
+func TestEngineWants(t *testing.T) {
+	beacon := NewBeacon(BeaconConfig{}, Networks{})
+	volume := NewEgressVolume(EgressVolumeConfig{})
+	hostNet := NewHostNetworkEgress(HostNetworkEgressConfig{})
+	all := [4]bool{true, true, true, true}
+	cases := []struct {
+		name string
+		dets []Detector
+		attr Attributor
+		want [4]bool // Start, Burst, Update, End
+	}{
+		{"beacon", []Detector{beacon}, nil, [4]bool{false, true, false, true}},
+		{"beacon and volume", []Detector{beacon, volume}, nil, [4]bool{false, true, true, true}},
+		{"posture without containers", []Detector{beacon, hostNet}, nil, [4]bool{false, true, false, true}},
+		{"posture with containers", []Detector{beacon, hostNet}, noContainers{}, all},
+		{"a detector without a filter", []Detector{beacon, unfiltered{}}, nil, all},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := NewEngine(EngineConfig{Detectors: c.dets, Attributor: c.attr})
+			var got [4]bool
+			for ev := range got {
+				got[ev] = e.Wants(flows.Event(ev))
+			}
+			if got != c.want {
+				t.Errorf("wants %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// unfiltered is a detector without an EventFilter: it gets every event.
+type unfiltered struct{}
+
+func (unfiltered) Name() string                     { return "unfiltered" }
+func (unfiltered) Observe(flows.Event, *Flow, Sink) {}
+func (unfiltered) Tick(int64, Sink)                 {}
+func (unfiltered) Flush(int64, Sink)                {}

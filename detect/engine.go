@@ -23,6 +23,7 @@ type Engine struct {
 	view     Flow
 	now      int64
 	nextTick int64
+	wants    [4]bool // by flows.Event: some detector wants it
 }
 
 // NewEngine builds an engine.
@@ -36,9 +37,17 @@ func NewEngine(cfg EngineConfig) *Engine {
 		if w, ok := d.(ContainerWatcher); ok {
 			e.watchers = append(e.watchers, w)
 		}
+		f, ok := d.(EventFilter)
+		for ev := range e.wants {
+			e.wants[ev] = e.wants[ev] || !ok || f.Wants(flows.Event(ev), cfg.Attributor != nil)
+		}
 	}
 	return e
 }
+
+// Wants reports whether some detector wants events of kind ev: a caller
+// that copies events to the engine can skip the others.
+func (e *Engine) Wants(ev flows.Event) bool { return int(ev) < len(e.wants) && e.wants[ev] }
 
 // ContainerEvent tells the detectors that follow containers about a change
 // (a container seen to start, or to exit: c.Exited set). now is wall time.
@@ -57,7 +66,9 @@ func (e *Engine) Internal() Networks { return e.cfg.Internal }
 
 // FlowEvent implements flows.Observer.
 func (e *Engine) FlowEvent(ev flows.Event, f *flows.Flow) {
-	if len(e.cfg.Detectors) == 0 {
+	if !e.Wants(ev) {
+		// Skipped before the clock moves, so that a pipeline that never
+		// delivers such events ticks at the same points.
 		return
 	}
 	t := f.Last

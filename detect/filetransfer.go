@@ -61,6 +61,9 @@ func NewFileTransfer(cfg FileTransferConfig) *FileTransfer {
 
 func (d *FileTransfer) Name() string { return FileTransferRule.Name }
 
+// Wants implements EventFilter: nothing has moved at a flow's start.
+func (d *FileTransfer) Wants(ev flows.Event, _ bool) bool { return ev != flows.EventStart }
+
 func (d *FileTransfer) Tick(int64, Sink)  {}
 func (d *FileTransfer) Flush(int64, Sink) {}
 

@@ -72,9 +72,12 @@ func NewHostNetworkEgress(cfg HostNetworkEgressConfig) *HostNetworkEgress {
 	return &HostNetworkEgress{cfg: cfg}
 }
 
-func (d *HostNetworkEgress) Name() string      { return HostNetworkEgressRule.Name }
-func (d *HostNetworkEgress) Tick(int64, Sink)  {}
-func (d *HostNetworkEgress) Flush(int64, Sink) {}
+func (d *HostNetworkEgress) Name() string { return HostNetworkEgressRule.Name }
+
+// Wants implements EventFilter.
+func (d *HostNetworkEgress) Wants(_ flows.Event, containers bool) bool { return containers }
+func (d *HostNetworkEgress) Tick(int64, Sink)                          {}
+func (d *HostNetworkEgress) Flush(int64, Sink)                         {}
 
 // Observe raises once per flow: at its first packet, or at the event where
 // it crosses MinBytes.
@@ -143,7 +146,12 @@ func NewExposedPortInbound(cfg ExposedPortInboundConfig, internal Networks) *Exp
 	return &ExposedPortInbound{cfg: cfg, internal: internal, sources: map[exposedKey][]netip.Addr{}}
 }
 
-func (d *ExposedPortInbound) Name() string      { return ExposedPortInboundRule.Name }
+func (d *ExposedPortInbound) Name() string { return ExposedPortInboundRule.Name }
+
+// Wants implements EventFilter: a flow's first packet is only an attempt.
+func (d *ExposedPortInbound) Wants(ev flows.Event, containers bool) bool {
+	return containers && ev != flows.EventStart
+}
 func (d *ExposedPortInbound) Tick(int64, Sink)  {}
 func (d *ExposedPortInbound) Flush(int64, Sink) {}
 
@@ -276,9 +284,12 @@ func NewRiskyContainer(cfg RiskyContainerConfig) *RiskyContainer {
 	return &RiskyContainer{cfg: cfg, checked: map[string]struct{}{}}
 }
 
-func (d *RiskyContainer) Name() string      { return RiskyContainerRule.Name }
-func (d *RiskyContainer) Tick(int64, Sink)  {}
-func (d *RiskyContainer) Flush(int64, Sink) {}
+func (d *RiskyContainer) Name() string { return RiskyContainerRule.Name }
+
+// Wants implements EventFilter.
+func (d *RiskyContainer) Wants(_ flows.Event, containers bool) bool { return containers }
+func (d *RiskyContainer) Tick(int64, Sink)                          {}
+func (d *RiskyContainer) Flush(int64, Sink)                         {}
 
 // Observe judges each container once, at its first egress flow.
 func (d *RiskyContainer) Observe(_ flows.Event, f *Flow, sink Sink) {

@@ -153,6 +153,9 @@ func NewUnexpectedDestination(cfg UnexpectedDestinationConfig) *UnexpectedDestin
 
 func (d *UnexpectedDestination) Name() string { return UnexpectedDestinationRule.Name }
 
+// Wants implements EventFilter.
+func (d *UnexpectedDestination) Wants(_ flows.Event, containers bool) bool { return containers }
+
 // WorkloadKey names the workload a container belongs to: for a Kubernetes
 // pod, its namespace, the pod name without the suffixes its controller
 // generates, and the container's name in the pod; otherwise its image

@@ -67,9 +67,8 @@ type volState struct {
 	winStart  int64
 	winBytes  uint64
 	last      int64
-	alertedAt int64 // window start of the last alert, to alert once per window
-	dest      string
-	example   Alert
+	alertedAt int64    // window start of the last alert, to alert once per window
+	example   evidence // the latest flow that sent bytes out
 }
 
 // EgressVolume alerts when an entity sends too much outside, by a fixed
@@ -89,6 +88,10 @@ func NewEgressVolume(cfg EgressVolumeConfig) *EgressVolume {
 }
 
 func (d *EgressVolume) Name() string { return EgressVolumeRule.Name }
+
+// Wants implements EventFilter: a flow's start event comes before its
+// first packet is counted, so it carries no bytes.
+func (d *EgressVolume) Wants(ev flows.Event, _ bool) bool { return ev != flows.EventStart }
 
 // Observe adds each egress flow's new bytes to its entity's window.
 func (d *EgressVolume) Observe(ev flows.Event, f *Flow, sink Sink) {
@@ -111,12 +114,7 @@ func (d *EgressVolume) Observe(ev flows.Event, f *Flow, sink Sink) {
 	st.last = f.Time
 	if f.Delta[0] > 0 {
 		// Remember the flow that contributed, for the alert's network fields.
-		st.example = Alert{}
-		st.example.FromFlow(f)
-		st.dest = f.Dst.String()
-		if f.Domain != "" {
-			st.dest = f.Domain
-		}
+		st.example = evidenceOf(f)
 	}
 	d.check(st, f.Time, sink)
 }
@@ -173,7 +171,12 @@ func (d *EgressVolume) check(st *volState, t int64, sink Sink) {
 		return
 	}
 	st.alertedAt = t
-	a := st.example
+	var a Alert
+	a.fromEvidence(&st.example)
+	dest := st.example.domain
+	if dest == "" {
+		dest = st.example.dst.String()
+	}
 	a.Rule = EgressVolumeRule
 	a.Time = t
 	a.Severity = 2
@@ -191,7 +194,7 @@ func (d *EgressVolume) check(st *volState, t int64, sink Sink) {
 	}
 	avg := st.avg
 	a.Message = fmt.Sprintf("%s sent %d bytes outside the internal networks in %s (%s; latest destination %s)",
-		a.Entity, sent, d.cfg.Window, reason, st.dest)
+		a.Entity, sent, d.cfg.Window, reason, dest)
 	window := d.cfg.Window
 	a.Evidence = func(doc *ecs.Doc) {
 		doc.Uint("outflow.egress_volume.bytes_sent", sent)

@@ -144,12 +144,34 @@ func (f *Flow) TotalBytes() uint64 { return f.Bytes[0] + f.Bytes[1] }
 
 // CommunityID returns the flow's Community ID v1 (seed 0) appended to dst.
 func (f *Flow) AppendCommunityID(dst []byte) []byte {
-	src, sp := f.Src()
-	dstA, dp := f.Dst()
+	k := f.CommunityKey()
+	return k.Append(dst)
+}
+
+// CommunityKey is what a flow's Community ID is computed from. Code that
+// may never need the ID (a detector remembering its latest evidence flow)
+// keeps this instead of hashing on every event.
+type CommunityKey struct {
+	Src, Dst         decode.Addr
+	SrcPort, DstPort uint16 // ICMP: type and code
+	Proto            uint8
+}
+
+// CommunityKey returns the inputs of the flow's Community ID.
+func (f *Flow) CommunityKey() CommunityKey {
+	var k CommunityKey
+	k.Src, k.SrcPort = f.Src()
+	k.Dst, k.DstPort = f.Dst()
+	k.Proto = f.Proto
 	if f.Proto == decode.ProtoICMP || f.Proto == decode.ProtoICMPv6 {
-		sp, dp = uint16(f.ICMPType), uint16(f.ICMPCode)
+		k.SrcPort, k.DstPort = uint16(f.ICMPType), uint16(f.ICMPCode)
 	}
-	return AppendCommunityID(dst, 0, f.Proto, src, dstA, sp, dp)
+	return k
+}
+
+// Append appends the Community ID v1 (seed 0) of k to dst.
+func (k *CommunityKey) Append(dst []byte) []byte {
+	return AppendCommunityID(dst, 0, k.Proto, k.Src, k.Dst, k.SrcPort, k.DstPort)
 }
 
 // Placement is where the flow stands in the table's expiry order: expiry

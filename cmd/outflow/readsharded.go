@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"outflow/detect"
 	"outflow/flows"
 	"outflow/flows/decode"
+	"outflow/flows/l7"
 )
 
 // `read --workers N`: one reader goroutine decodes every packet (once) and
@@ -105,9 +107,17 @@ func workerOf(h *decode.Headers, n int) int {
 }
 
 // announces reports packets whose L7 state other flows need: DNS answers
-// name the servers of later flows (of other host pairs).
+// name the servers of later flows (of other host pairs). Over UDP every
+// answer is one datagram from port 53 and the queries teach nothing; over
+// TCP the whole stream is needed to find the messages in it.
 func announces(h *decode.Headers) bool {
-	return (h.Proto == decode.ProtoUDP || h.Proto == decode.ProtoTCP) && (h.SrcPort == 53 || h.DstPort == 53)
+	switch h.Proto {
+	case decode.ProtoUDP:
+		return h.SrcPort == 53
+	case decode.ProtoTCP:
+		return h.SrcPort == 53 || h.DstPort == 53
+	}
+	return false
 }
 
 // put appends the decoded packet (or an expiry point) to worker w's batch
@@ -207,6 +217,16 @@ func (w *worker) runOffline(in <-chan *pktBatch, free chan<- *pktBatch) {
 			case slotShadow:
 				s.hdr.Payload = b.arena[s.payOff : s.payOff+s.payLen]
 				w.shadowPackets++
+				if s.hdr.Proto == decode.ProtoUDP {
+					// A DNS answer: a throwaway session learns its
+					// names, without a flow in the shadow table.
+					w.l7.Announce(l7.FlowInfo{
+						Transport: l7.UDP,
+						Client:    netip.AddrPortFrom(flows.AddrOf(s.hdr.Dst), s.hdr.DstPort),
+						Server:    netip.AddrPortFrom(flows.AddrOf(s.hdr.Src), s.hdr.SrcPort),
+					}, l7.FromServer, s.hdr.Payload, s.ts)
+					continue
+				}
 				w.shadow.SetClock(s.now)
 				w.shadow.Add(&s.hdr, s.ts, int(s.iface))
 			}

@@ -326,6 +326,7 @@ type shardedPipeline struct {
 	// toShard[s][w] is worker w's queue to shard s offline; live every
 	// worker shares toShard[s][0].
 	toShard  [][]chan *eventBatch
+	wants    [4]bool // by flows.Event: the detectors want it (copied to a shard)
 	shardsWG sync.WaitGroup
 	start    time.Time
 }
@@ -361,7 +362,10 @@ func newShardedPipeline(cfg shardConfig, w io.Writer) (*shardedPipeline, error) 
 			break // --no-detect: no shards
 		}
 	}
-	if p.dets[0].engine != nil {
+	if e := p.dets[0].engine; e != nil {
+		for ev := range p.wants {
+			p.wants[ev] = e.Wants(flows.Event(ev))
+		}
 		p.toShard = make([][]chan *eventBatch, cfg.shards)
 		for s := range p.toShard {
 			n := cfg.workers
@@ -503,6 +507,9 @@ func (w *worker) newBatch() *eventBatch {
 // FlowEvent implements flows.Observer: a copy of the event goes to the
 // shard of its entity.
 func (w *worker) FlowEvent(ev flows.Event, f *flows.Flow) {
+	if int(ev) >= len(w.p.wants) || !w.p.wants[ev] {
+		return // the shard's engine would skip it: spare the copy
+	}
 	s := 0
 	if n := len(w.batches); n > 1 {
 		s = shardOf(detect.EntityOf(f, w.p.cfg.attr), n)

@@ -222,6 +222,21 @@ type series struct {
 	listed int64
 }
 
+// firstRing is a new series' ring; it doubles up to Config.Ring as check-ins
+// come. Most series never see more than a few check-ins, and a full ring
+// for each (512 bytes by default) made the detector's memory, and the
+// time to fault it in, the largest part of its cost.
+const firstRing = 8
+
+// grow doubles a full ring (up to limit entries), oldest check-in first.
+func (s *series) grow(limit int) {
+	r := make([]checkin, min(2*len(s.ring), limit))
+	n := copy(r, s.ring[s.head:])
+	copy(r[n:], s.ring[:s.head])
+	s.head = len(s.ring)
+	s.ring = r
+}
+
 // checkin is one ring entry: gap is seconds since the previous check-in
 // (float32 gives ~1e-7 relative precision from microseconds to days in 4
 // bytes), size its bytes (saturating).
@@ -237,7 +252,7 @@ type lruList struct{ head, tail int32 } // head = most recent
 type Tracker struct {
 	cfg   Config
 	seed  maphash.Seed
-	index map[uint64]int32 // Key.hash -> slab index; the slab holds the Key
+	index seriesIndex // Key.hash -> slab index; the slab holds the Key
 	slab  []series
 	free  []int32
 	lists [2]lruList
@@ -290,7 +305,7 @@ func NewTracker(cfg Config) *Tracker {
 	t := &Tracker{
 		cfg:   cfg,
 		seed:  maphash.MakeSeed(),
-		index: make(map[uint64]int32, min(cfg.MaxSeries, 1<<16)), // spares the early rehashes
+		index: newSeriesIndex(min(cfg.MaxSeries, 1<<14)),
 		sc:    newScratch(cfg.Ring),
 	}
 	for i := range t.lists {
@@ -305,7 +320,7 @@ func (t *Tracker) Config() Config { return t.cfg }
 // Stats returns the counters.
 func (t *Tracker) Stats() Stats {
 	s := t.stats
-	s.Series = len(t.index)
+	s.Series = t.index.len()
 	return s
 }
 
@@ -340,7 +355,10 @@ func (t *Tracker) hash(k Key) uint64 {
 	if k.ID != 0 {
 		return k.ID
 	}
-	return maphash.Comparable(t.seed, k)
+	if h := maphash.Comparable(t.seed, k); h != 0 {
+		return h
+	}
+	return 1 // 0 marks an empty index slot; a collision is handled as any other
 }
 
 // sameKey compares series identities: the ID stands for the strings.
@@ -352,7 +370,7 @@ func sameKey(a, b Key) bool {
 // lookup finds k's series. Two keys with one 64-bit hash are a
 // vanishing chance; the later one then takes over the slot (see add).
 func (t *Tracker) lookup(k Key) (int32, bool) {
-	idx, ok := t.index[t.hash(k)]
+	idx, ok := t.index.get(t.hash(k))
 	if !ok || !sameKey(t.slab[idx].key, k) {
 		return nilIdx, false
 	}
@@ -361,7 +379,7 @@ func (t *Tracker) lookup(k Key) (int32, bool) {
 
 func (t *Tracker) add(k Key, ts int64, bytes uint64, create bool) (Verdict, bool, bool) {
 	h := t.hash(k)
-	idx, ok := t.index[h]
+	idx, ok := t.index.get(h)
 	if ok && !sameKey(t.slab[idx].key, k) {
 		if !create {
 			return Verdict{}, false, false
@@ -400,6 +418,9 @@ func (t *Tracker) checkin(idx int32, k Key, ts int64, bytes uint64) (Verdict, bo
 		s.first = ts
 	} else {
 		gap = float32(elapsed(s.last, ts) / 1e9)
+	}
+	if s.n == len(s.ring) && s.n < t.cfg.Ring {
+		s.grow(t.cfg.Ring)
 	}
 	s.ring[s.head] = checkin{gap, satAdd32(0, bytes)}
 	s.head++
@@ -451,7 +472,7 @@ func (t *Tracker) checkin(idx int32, k Key, ts int64, bytes uint64) (Verdict, bo
 		Count: s.count, First: s.first, Last: s.last,
 	}
 	if s.flags&flagStrobe == 0 && r.median < t.cfg.StrobeInterval.Seconds() &&
-		s.n >= max(t.cfg.MinCheckins, len(s.ring)/2) {
+		s.n >= max(t.cfg.MinCheckins, t.cfg.Ring/2) {
 		if t.suppressed(s) {
 			return Verdict{}, false
 		}
@@ -534,7 +555,7 @@ func (t *Tracker) Expire(now int64) {
 // alloc creates the series for k (index key h) at ts, evicting one if the
 // table is full.
 func (t *Tracker) alloc(k Key, h uint64, ts int64) int32 {
-	if len(t.index) >= t.cfg.MaxSeries {
+	if t.index.len() >= t.cfg.MaxSeries {
 		victim := t.oldest(listYoung)
 		if victim == nilIdx {
 			victim = t.oldest(listEst)
@@ -547,12 +568,12 @@ func (t *Tracker) alloc(k Key, h uint64, ts int64) int32 {
 		idx = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
-		t.slab = append(t.slab, series{ring: make([]checkin, t.cfg.Ring)})
+		t.slab = append(t.slab, series{ring: make([]checkin, min(firstRing, t.cfg.Ring))})
 		idx = int32(len(t.slab) - 1)
 	}
 	s := &t.slab[idx]
 	*s = series{key: k, hash: h, ring: s.ring, list: listYoung, prev: nilIdx, next: nilIdx, listed: ts}
-	t.index[h] = idx
+	t.index.put(h, idx)
 	t.pushFront(idx)
 	return idx
 }
@@ -584,7 +605,7 @@ func (t *Tracker) requeue(idx int32) {
 func (t *Tracker) release(idx int32) {
 	s := &t.slab[idx]
 	t.unlink(idx)
-	delete(t.index, s.hash)
+	t.index.del(s.hash)
 	s.key = Key{} // drop string references for the GC
 	t.free = append(t.free, idx)
 }

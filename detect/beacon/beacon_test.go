@@ -424,7 +424,8 @@ func TestGateCalibration(t *testing.T) {
 		k := Key{Entity: fmt.Sprint(i)}
 		for _, e := range genPoisson(r, time.Minute, 64).events {
 			tr.Add(k, e.ts, e.bytes)
-			s := &tr.slab[tr.index[tr.hash(k)]]
+			idx, _ := tr.index.get(tr.hash(k))
+			s := &tr.slab[idx]
 			res := tr.sc.score(s, DefaultMinCheckins, 0)
 			if !res.ok {
 				continue

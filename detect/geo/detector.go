@@ -119,6 +119,10 @@ func NewDetector(db *DB, cfg DetectorConfig, internal detect.Networks) *Detector
 // Name implements detect.Detector.
 func (d *Detector) Name() string { return Rule.Name }
 
+// Wants implements detect.EventFilter: destinations are judged at a flow's
+// start, and only when a list is set.
+func (d *Detector) Wants(ev flows.Event, _ bool) bool { return ev == flows.EventStart && d.active() }
+
 // Stats returns the counters.
 func (d *Detector) Stats() DetectorStats { return d.stats }
 

@@ -392,6 +392,24 @@ func (e *Engine) Packet(s *State, dir Dir, h *decode.Headers, now int64) {
 	}
 }
 
+// Announce runs one datagram of a flow the engine does not track through a
+// throwaway session, for what it teaches the engine: the names a DNS answer
+// gives the servers of later flows. A sharded pipeline gives every worker
+// the answers the other workers see, in packet order, so that names reach
+// later flows on every worker as they would in one engine, without each
+// worker tracking the others' flows. dir is the datagram's direction in f.
+func (e *Engine) Announce(f FlowInfo, dir Dir, payload []byte, now int64) {
+	if f.Transport != UDP || len(payload) == 0 {
+		return
+	}
+	s := e.Begin(f, now)
+	if !s.done {
+		s.data(dir&1, payload)
+	}
+	s.done = true
+	e.Release(s)
+}
+
 // End is called when the flow ends: held out-of-order data is delivered
 // after gaps for the holes before it, and a flow still being probed counts
 // as unknown.
