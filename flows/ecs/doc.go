@@ -357,11 +357,41 @@ func appendKey(dst []byte, k string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// safeRun returns how many leading bytes of s are safe (need no escaping),
+// eight at a time: most strings in records (names, hashes, fingerprints,
+// user agents) are plain ASCII throughout. It stops at the eight bytes that
+// hold the first unsafe one; the caller goes on byte by byte from there.
+func safeRun(s string) int {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte below 0x20, at or above 0x7f, or equal to '"' or '\\'
+		// sets its high bit in one of these (exact for "is there any").
+		ctl := (x - 0x20*ones) &^ x
+		del := x + 0x01*ones // 0x7f and up carry into the high bit
+		quote := x ^ ('"' * ones)
+		bslash := x ^ ('\\' * ones)
+		if (ctl|del|x|(quote-ones)&^quote|(bslash-ones)&^bslash)&high != 0 {
+			break
+		}
+	}
+	return i
+}
+
 // AppendString appends s as a JSON string literal.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		i += safeRun(s[i:])
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if safe[c] {
 			i++

@@ -177,3 +177,30 @@ func setPath(m map[string]any, path []string, v any) {
 	}
 	m[path[len(path)-1]] = v
 }
+
+// TestSafeRun checks the eight-at-a-time scan against the byte table: for
+// every byte value at every position of a block, the safe run stops at the
+// block that holds the first unsafe byte, and never before it.
+func TestSafeRun(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		for pos := 0; pos < 24; pos++ {
+			buf := []byte(strings.Repeat("a~ !#[]}", 4)[:24])
+			buf[pos] = byte(b)
+			s := string(buf)
+			first := len(s)
+			for i := 0; i < len(s); i++ {
+				if !safe[s[i]] {
+					first = i
+					break
+				}
+			}
+			want := first / 8 * 8
+			if first == len(s) {
+				want = len(s) / 8 * 8
+			}
+			if got := safeRun(s); got != want {
+				t.Fatalf("byte %#x at %d: safe run %d, want %d", b, pos, got, want)
+			}
+		}
+	}
+}
