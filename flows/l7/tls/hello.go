@@ -295,7 +295,13 @@ func appendDecList(dst []byte, list []uint16) []byte {
 // SSLExtension, EllipticCurve, EllipticCurvePointFormat, decimal, GREASE
 // removed) and its MD5 in hex.
 func (h *ClientHello) JA3() (str, hash string) {
-	b := make([]byte, 0, 256)
+	b := h.appendJA3(make([]byte, 0, 256))
+	sum := md5.Sum(b)
+	return string(b), hex.EncodeToString(sum[:])
+}
+
+// appendJA3 appends the JA3 string of the hello to b.
+func (h *ClientHello) appendJA3(b []byte) []byte {
 	b = strconv.AppendUint(b, uint64(h.Version), 10)
 	b = append(b, ',')
 	b = appendDecList(b, h.Ciphers)
@@ -310,8 +316,7 @@ func (h *ClientHello) JA3() (str, hash string) {
 		}
 		b = strconv.AppendUint(b, uint64(f), 10)
 	}
-	sum := md5.Sum(b)
-	return string(b), hex.EncodeToString(sum[:])
+	return b
 }
 
 // JA3S returns the JA3S string (SSLVersion, Cipher, SSLExtension) and its
@@ -366,7 +371,13 @@ func isAlnum(c byte) bool {
 // JA4 returns the JA4 fingerprint (FoxIO, technical_details/JA4.md) with
 // the given transport prefix (JA4TCP, JA4QUIC or JA4DTLS).
 func (h *ClientHello) JA4(transport byte) string {
-	b := make([]byte, 0, 36)
+	b := h.appendJA4a(make([]byte, 0, 36), transport)
+	return string(h.appendJA4bc(b))
+}
+
+// appendJA4a appends JA4's first part (transport, version, SNI, counts,
+// ALPN) to b.
+func (h *ClientHello) appendJA4a(b []byte, transport byte) []byte {
 	b = append(b, transport)
 
 	// Version: the highest supported_versions value, else legacy_version.
@@ -415,9 +426,16 @@ func (h *ClientHello) JA4(transport byte) string {
 			b = append(b, hexDigits[first>>4], hexDigits[last&0xf])
 		}
 	}
+	return b
+}
 
+// appendJA4bc appends JA4's hashed parts, "_" cipher hash "_" extension
+// and signature algorithm hash, to b. They depend only on the hello's
+// cipher and extension lists (which JA3's string holds) and its signature
+// algorithms.
+func (h *ClientHello) appendJA4bc(b []byte) []byte {
 	b = append(b, '_')
-	ciphers := make([]uint16, 0, nCiph)
+	ciphers := make([]uint16, 0, len(h.Ciphers))
 	for _, c := range h.Ciphers {
 		if !IsGREASE(c) {
 			ciphers = append(ciphers, c)
@@ -427,7 +445,7 @@ func (h *ClientHello) JA4(transport byte) string {
 	b = appendTruncHash(b, ciphers, nil)
 
 	b = append(b, '_')
-	exts := make([]uint16, 0, nExt)
+	exts := make([]uint16, 0, len(h.Extensions))
 	for _, e := range h.Extensions {
 		if !IsGREASE(e) && e != extServerName && e != extALPN {
 			exts = append(exts, e)
@@ -440,8 +458,7 @@ func (h *ClientHello) JA4(transport byte) string {
 			sigs = append(sigs, s)
 		}
 	}
-	b = appendTruncHash(b, exts, sigs)
-	return string(b)
+	return appendTruncHash(b, exts, sigs)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -478,4 +495,50 @@ func appendHexList(b []byte, list []uint16) []byte {
 		b = append(b, hexDigits[v>>12], hexDigits[v>>8&0xf], hexDigits[v>>4&0xf], hexDigits[v&0xf])
 	}
 	return b
+}
+
+// fpCache remembers the fingerprints of the distinct hellos seen lately. A
+// network has few client stacks, and hashing every hello (MD5 for JA3, two
+// SHA-256 for JA4) was most of what a TLS flow cost to identify. The key is
+// the hashes' whole input (JA3's string, which holds the cipher and
+// extension lists, and the signature algorithms), so a hit is exact. It is
+// bounded and starts over when full. One engine's sessions share one.
+type fpCache struct {
+	key []byte
+	m   map[string]fpEntry
+}
+
+type fpEntry struct {
+	ja3, ja3Hash string
+	ja4bc        string // JA4 after its first part
+}
+
+const maxFingerprints = 4096
+
+func newFPCache() *fpCache { return &fpCache{m: make(map[string]fpEntry)} }
+
+// fingerprints returns the JA3 string and hash and the JA4 of h.
+func (c *fpCache) fingerprints(h *ClientHello, transport byte) (ja3, ja3Hash, ja4 string) {
+	if c == nil {
+		ja3, ja3Hash = h.JA3()
+		return ja3, ja3Hash, h.JA4(transport)
+	}
+	k := h.appendJA3(c.key[:0])
+	n := len(k)
+	k = append(k, '|')
+	for _, v := range h.SigAlgs {
+		k = append(k, byte(v>>8), byte(v))
+	}
+	c.key = k
+	e, ok := c.m[string(k)]
+	if !ok {
+		sum := md5.Sum(k[:n])
+		e = fpEntry{ja3: string(k[:n]), ja3Hash: hex.EncodeToString(sum[:]), ja4bc: string(h.appendJA4bc(nil))}
+		if len(c.m) >= maxFingerprints {
+			clear(c.m)
+		}
+		c.m[string(k)] = e
+	}
+	var a [16]byte
+	return e.ja3, e.ja3Hash, string(h.appendJA4a(a[:0], transport)) + e.ja4bc
 }

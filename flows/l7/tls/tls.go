@@ -33,10 +33,12 @@ const (
 	ctHandshake   = 22
 )
 
-type parser struct{}
+// parser is one engine's TLS parser: its sessions share a fingerprint
+// cache, so a parser must not be shared by engines on different goroutines.
+type parser struct{ fp *fpCache }
 
 // New returns the TLS parser.
-func New() l7.Parser { return parser{} }
+func New() l7.Parser { return parser{fp: newFPCache()} }
 
 func (parser) Name() string             { return "tls" }
 func (parser) Transports() l7.Transport { return l7.TCP | l7.UDP }
@@ -146,15 +148,15 @@ func probeDTLS(d []byte) l7.Verdict {
 	return probeHello(hs, n, dtlsHSHdrLen)
 }
 
-func (parser) NewSession(f *l7.FlowInfo) l7.Session {
-	return &session{dtls: isUDP(f)}
+func (p parser) NewSession(f *l7.FlowInfo) l7.Session {
+	return &session{dtls: isUDP(f), fp: p.fp}
 }
 
 var _ l7.Resetter = (*session)(nil)
 
 // Reset implements l7.Resetter. Nothing is kept but the session itself: a
 // nil handshake buffer means no message in progress.
-func (s *session) Reset(f *l7.FlowInfo) { *s = session{dtls: isUDP(f)} }
+func (s *session) Reset(f *l7.FlowInfo) { *s = session{dtls: isUDP(f), fp: s.fp} }
 
 // dirState is one direction's record and handshake reassembly.
 type dirState struct {
@@ -172,6 +174,7 @@ type dirState struct {
 }
 
 type session struct {
+	fp     *fpCache // the parser's, shared by its sessions
 	dtls   bool
 	dir    [2]dirState
 	client ClientHello
@@ -297,12 +300,11 @@ func (s *session) hello(ctx *l7.Context, st *dirState, t byte, body []byte, dtls
 			return
 		}
 		s.client, s.haveCH = h, true
-		s.ja3, s.ja3Hash = h.JA3()
 		kind := byte(JA4TCP)
 		if dtls {
 			kind = JA4DTLS
 		}
-		s.ja4 = h.JA4(kind)
+		s.ja3, s.ja3Hash, s.ja4 = s.fp.fingerprints(&s.client, kind)
 		st.done = !dtls // the client's later records say nothing more
 	case hsServerHello:
 		h, err := ParseServerHello(body)

@@ -674,3 +674,56 @@ func TestReset(t *testing.T) {
 	f := &l7.FlowInfo{Transport: l7.TCP}
 	l7test.CheckReset(t, New(), f, f, [2][]byte{c1, s1}, [2][]byte{c2, nil})
 }
+
+// TestFingerprintCache checks that cached fingerprints are the computed
+// ones, for hellos that share a JA3 string but differ in what only JA4
+// reads (ALPN, SNI, supported versions, signature algorithms), seen first
+// (a miss) and again (a hit), and across a cache that starts over.
+func TestFingerprintCache(t *testing.T) {
+	base := helloSpec{version: 0x0303,
+		ciphers: []uint16{0x1301, 0x1302, 0xc02b, 0x0a0a},
+		exts: []ext{extSNI("a.example"), extList16(extSupportedGroups, 29, 23), extPointFormats(0),
+			extALPNs("h2"), extVersions(0x0304, 0x0303), extList16(extSignatureAlgs, 0x0403, 0x0804)}}
+	variant := func(i int, e ext) helloSpec {
+		h := base
+		h.exts = append([]ext(nil), base.exts...)
+		h.exts[i] = e
+		return h
+	}
+	specs := map[string]helloSpec{
+		"base":           base,
+		"other ALPN":     variant(3, extALPNs("http/1.1")),
+		"other SNI":      variant(0, extSNI("b.example")),
+		"no SNI value":   variant(0, ext{extServerName, prefix16(nil)}),
+		"TLS 1.2 only":   variant(4, extVersions(0x0303)),
+		"other sig algs": variant(5, extList16(extSignatureAlgs, 0x0804, 0x0403)),
+		"fewer sig algs": variant(5, extList16(extSignatureAlgs, 0x0403)),
+		"other ciphers":  {version: 0x0303, ciphers: []uint16{0xc02f}, exts: base.exts},
+	}
+	c := newFPCache()
+	for round := 0; round < 3; round++ {
+		if round == 2 {
+			// Fill the cache so that it starts over.
+			for i := 0; len(c.m) < maxFingerprints; i++ {
+				h := ClientHello{Version: uint16(i), Ciphers: []uint16{uint16(i >> 16), uint16(i)}}
+				c.fingerprints(&h, JA4TCP)
+			}
+		}
+		for name, spec := range specs {
+			h, err := ParseClientHello(clientHelloBody(spec), false)
+			if err != nil {
+				t.Fatal(name, err)
+			}
+			for _, kind := range []byte{JA4TCP, JA4DTLS} {
+				ja3, sum, ja4 := c.fingerprints(&h, kind)
+				wja3, wsum := h.JA3()
+				if wja4 := h.JA4(kind); ja3 != wja3 || sum != wsum || ja4 != wja4 {
+					t.Errorf("round %d, %s, %c: cached %s %s %s, computed %s %s %s", round, name, kind, ja3, sum, ja4, wja3, wsum, wja4)
+				}
+			}
+		}
+	}
+	if len(c.m) > maxFingerprints {
+		t.Errorf("cache holds %d entries, bound %d", len(c.m), maxFingerprints)
+	}
+}
