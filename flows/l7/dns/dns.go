@@ -208,10 +208,13 @@ type session struct {
 	answers        []byte // JSON array of the first response's answers
 
 	queries, responses, malformed uint64
-	names                         [maxNames]string
-	nNames, namesDropped          int
-	ips                           [maxIPs]netip.Addr
-	nIPs                          int
+	// Distinct names and addresses (at most maxNames and maxIPs): slices
+	// whose memory a reset session keeps. Most flows have one of each, and
+	// arrays of sixteen made every open DNS flow a kilobyte for the
+	// garbage collector to scan.
+	names        []string
+	namesDropped int
+	ips          []netip.Addr
 	maxName, maxLabel             int
 
 	learnName string // the name last passed to Context.LearnName
@@ -230,8 +233,9 @@ var _ l7.Resetter = (*session)(nil)
 
 // Reset implements l7.Resetter, keeping the answer and TCP buffers.
 func (s *session) Reset(f *l7.FlowInfo) {
-	answers, b0, b1 := s.answers[:0], s.dir[0].buf[:0], s.dir[1].buf[:0]
-	*s = session{tcp: isTCP(f), answers: answers}
+	clear(s.names) // drop the strings; keep the memory
+	answers, b0, b1, names, ips := s.answers[:0], s.dir[0].buf[:0], s.dir[1].buf[:0], s.names[:0], s.ips[:0]
+	*s = session{tcp: isTCP(f), answers: answers, names: names, ips: ips}
 	s.dir[0].buf, s.dir[1].buf = b0, b1
 }
 
@@ -645,7 +649,7 @@ func (s *session) nameString(name []byte) string {
 	if string(name) == s.learnName {
 		return s.learnName
 	}
-	for _, n := range s.names[:s.nNames] {
+	for _, n := range s.names {
 		if string(name) == n {
 			return n
 		}
@@ -660,28 +664,26 @@ func (s *session) noteName(name []byte, maxLabel int) {
 		s.maxName = n
 	}
 	s.maxLabel = max(s.maxLabel, maxLabel)
-	for _, n := range s.names[:s.nNames] {
+	for _, n := range s.names {
 		if equalFoldString(n, name) {
 			return
 		}
 	}
-	if s.nNames >= maxNames {
+	if len(s.names) >= maxNames {
 		s.namesDropped++
 		return
 	}
-	s.names[s.nNames] = string(name)
-	s.nNames++
+	s.names = append(s.names, string(name))
 }
 
 func (s *session) addIP(a netip.Addr) {
-	for _, x := range s.ips[:s.nIPs] {
+	for _, x := range s.ips {
 		if x == a {
 			return
 		}
 	}
-	if s.nIPs < maxIPs {
-		s.ips[s.nIPs] = a
-		s.nIPs++
+	if len(s.ips) < maxIPs {
+		s.ips = append(s.ips, a)
 	}
 }
 
@@ -690,7 +692,8 @@ func (s *session) Fields(d *ecs.Doc) {
 		d.Uint("outflow.dns.malformed", s.malformed)
 		return
 	}
-	d.Str("dns.id", strconv.Itoa(int(s.id)))
+	var id [5]byte
+	d.Bytes("dns.id", strconv.AppendUint(id[:0], uint64(s.id), 10)) // a string in ECS
 	d.Str("dns.op_code", opcodeName(s.opcode))
 	if s.haveResp {
 		d.Str("dns.type", "answer")
@@ -720,16 +723,12 @@ func (s *session) Fields(d *ecs.Doc) {
 	}
 	d.Strs("dns.header_flags", flags[:nf])
 	d.Raw("dns.answers", s.answers)
-	if s.nIPs > 0 {
-		ips := make([]string, s.nIPs)
-		for i, a := range s.ips[:s.nIPs] {
-			ips[i] = a.String()
-		}
-		d.Strs("dns.resolved_ip", ips)
+	if len(s.ips) > 0 {
+		d.Addrs("dns.resolved_ip", s.ips...)
 	}
 	d.Uint("outflow.dns.queries", s.queries)
 	d.Uint("outflow.dns.responses", s.responses)
-	d.Strs("outflow.dns.names", s.names[:s.nNames])
+	d.Strs("outflow.dns.names", s.names)
 	if s.namesDropped > 0 {
 		d.Int("outflow.dns.names_dropped", int64(s.namesDropped))
 	}

@@ -389,8 +389,8 @@ func TestTCP(t *testing.T) {
 	}
 	s := New().NewSession(tcp).(*session)
 	s.Feed(ctx, l7.FromServer, tcpFrame(big, r1))
-	if s.responses != 2 || s.malformed != 0 || s.nIPs != maxIPs || cap(s.dir[1].buf) > 2*maxTCPMsg {
-		t.Errorf("big: responses %d malformed %d ips %d buf %d", s.responses, s.malformed, s.nIPs, cap(s.dir[1].buf))
+	if s.responses != 2 || s.malformed != 0 || len(s.ips) != maxIPs || cap(s.dir[1].buf) > 2*maxTCPMsg {
+		t.Errorf("big: responses %d malformed %d ips %d buf %d", s.responses, s.malformed, len(s.ips), cap(s.dir[1].buf))
 	}
 
 	// A gap inside a message loses that message only.
