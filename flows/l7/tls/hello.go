@@ -322,14 +322,18 @@ func (h *ClientHello) appendJA3(b []byte) []byte {
 // JA3S returns the JA3S string (SSLVersion, Cipher, SSLExtension) and its
 // MD5 in hex.
 func (h *ServerHello) JA3S() (str, hash string) {
-	b := make([]byte, 0, 64)
+	b := h.appendJA3S(make([]byte, 0, 64))
+	sum := md5.Sum(b)
+	return string(b), hex.EncodeToString(sum[:])
+}
+
+// appendJA3S appends the JA3S string of the hello to b.
+func (h *ServerHello) appendJA3S(b []byte) []byte {
 	b = strconv.AppendUint(b, uint64(h.Version), 10)
 	b = append(b, ',')
 	b = strconv.AppendUint(b, uint64(h.Cipher), 10)
 	b = append(b, ',')
-	b = appendDecList(b, h.Extensions)
-	sum := md5.Sum(b)
-	return string(b), hex.EncodeToString(sum[:])
+	return appendDecList(b, h.Extensions)
 }
 
 // Transport prefixes of JA4.
@@ -504,8 +508,9 @@ func appendHexList(b []byte, list []uint16) []byte {
 // extension lists, and the signature algorithms), so a hit is exact. It is
 // bounded and starts over when full. One engine's sessions share one.
 type fpCache struct {
-	key []byte
-	m   map[string]fpEntry
+	key    []byte
+	m      map[string]fpEntry
+	server map[string][2]string // JA3S string -> it and its MD5
 }
 
 type fpEntry struct {
@@ -515,7 +520,9 @@ type fpEntry struct {
 
 const maxFingerprints = 4096
 
-func newFPCache() *fpCache { return &fpCache{m: make(map[string]fpEntry)} }
+func newFPCache() *fpCache {
+	return &fpCache{m: make(map[string]fpEntry), server: make(map[string][2]string)}
+}
 
 // fingerprints returns the JA3 string and hash and the JA4 of h.
 func (c *fpCache) fingerprints(h *ClientHello, transport byte) (ja3, ja3Hash, ja4 string) {
@@ -541,4 +548,23 @@ func (c *fpCache) fingerprints(h *ClientHello, transport byte) (ja3, ja3Hash, ja
 	}
 	var a [16]byte
 	return e.ja3, e.ja3Hash, string(h.appendJA4a(a[:0], transport)) + e.ja4bc
+}
+
+// serverFingerprint returns the JA3S string and hash of h.
+func (c *fpCache) serverFingerprint(h *ServerHello) (ja3s, hash string) {
+	if c == nil {
+		return h.JA3S()
+	}
+	k := h.appendJA3S(c.key[:0])
+	c.key = k
+	e, ok := c.server[string(k)]
+	if !ok {
+		sum := md5.Sum(k)
+		e = [2]string{string(k), hex.EncodeToString(sum[:])}
+		if len(c.server) >= maxFingerprints {
+			clear(c.server)
+		}
+		c.server[e[0]] = e
+	}
+	return e[0], e[1]
 }

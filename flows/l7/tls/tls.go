@@ -315,7 +315,7 @@ func (s *session) hello(ctx *l7.Context, st *dirState, t byte, body []byte, dtls
 		}
 		s.server = h
 		s.retried = s.retried || h.RetryRequest
-		s.ja3s, s.ja3sHash = h.JA3S()
+		s.ja3s, s.ja3sHash = s.fp.serverFingerprint(&h)
 		// After a HelloRetryRequest the real ServerHello is still to come.
 		if !h.RetryRequest {
 			s.haveSH = true

@@ -723,6 +723,15 @@ func TestFingerprintCache(t *testing.T) {
 			}
 		}
 	}
+	for _, sh := range []ServerHello{{Version: 0x0303, Cipher: 0x1301, Extensions: []uint16{43, 51}},
+		{Version: 0x0303, Cipher: 0x1302, Extensions: []uint16{43, 51}}, {Version: 0x0301, Cipher: 0x002f}} {
+		for range 2 {
+			str, sum := c.serverFingerprint(&sh)
+			if wstr, wsum := sh.JA3S(); str != wstr || sum != wsum {
+				t.Errorf("JA3S cached %s %s, computed %s %s", str, sum, wstr, wsum)
+			}
+		}
+	}
 	if len(c.m) > maxFingerprints {
 		t.Errorf("cache holds %d entries, bound %d", len(c.m), maxFingerprints)
 	}
