@@ -212,10 +212,10 @@ type session struct {
 	// whose memory a reset session keeps. Most flows have one of each, and
 	// arrays of sixteen made every open DNS flow a kilobyte for the
 	// garbage collector to scan.
-	names        []string
-	namesDropped int
-	ips          []netip.Addr
-	maxName, maxLabel             int
+	names             []string
+	namesDropped      int
+	ips               []netip.Addr
+	maxName, maxLabel int
 
 	learnName string // the name last passed to Context.LearnName
 }
