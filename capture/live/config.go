@@ -132,6 +132,9 @@ type Stats struct {
 	// FreezeQueueCount is how many times the ring filled up and the
 	// kernel froze it until the reader freed a block.
 	FreezeQueueCount uint64
+	// Early is the frames dropped because they reached the ring before
+	// the socket's filter and fanout group were in place.
+	Early uint64
 }
 
 // ErrNotSupported is returned by Open where there is no AF_PACKET.

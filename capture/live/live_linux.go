@@ -40,6 +40,13 @@ type Source struct {
 	state    atomic.Int32
 	released chan struct{} // closed once the socket and ring are gone
 
+	// Frames that reached the ring before the socket was configured
+	// (its filter, its fanout group) are dropped: until one at or after
+	// ready has been read, Next screens frames by their timestamp.
+	ready     int64
+	screening bool
+	early     atomic.Uint64
+
 	teardownOnce sync.Once
 	teardownErr  error
 
@@ -66,6 +73,9 @@ func Open(cfg Config) (*Source, error) {
 	open := func() error {
 		var err error
 		s.tp, s.link, err = openSocket(cfg)
+		// After the socket's last setting: what the kernel timestamped
+		// before this reached the ring unfiltered.
+		s.ready, s.screening = time.Now().UnixNano(), true
 		return err
 	}
 	if cfg.NetNS == "" {
@@ -128,7 +138,8 @@ func openSocket(cfg Config) (*afpacket.TPacket, capture.LinkType, error) {
 		// The socket gets every frame of the interface until it is in the
 		// group: drop them all until then, so that frames are not seen
 		// both here and by the group's other sockets. (A few may have
-		// reached the ring since it was set up, before this filter.)
+		// reached the ring since it was set up, before this filter: Next
+		// drops those by their timestamps.)
 		none, _ := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
 		if err := tp.SetBPF(none); err != nil {
 			return fail("attach filter", err)
@@ -251,6 +262,23 @@ func switchAndRun(cfg Config, target netns.NsHandle, open func() error) (err err
 // error wrapping net.ErrClosed once Close has been called. Any other error
 // (the interface went down or away) ends the capture.
 func (s *Source) Next(p *capture.Packet) error {
+	for {
+		err := s.next(p)
+		if err != nil || !s.screening {
+			return err
+		}
+		if p.Timestamp >= s.ready {
+			s.screening = false
+			return nil
+		}
+		// The ring is set up before the filter is attached (and before
+		// the socket joins its fanout group), so the first frames may be
+		// ones the filter would have dropped, or another socket's.
+		s.early.Add(1)
+	}
+}
+
+func (s *Source) next(p *capture.Packet) error {
 	// Stored before closing is read, and Close stores closing before it
 	// reads the state: either this call sees closing, or Close sees the
 	// call and waits for it (Go's atomics are sequentially consistent).
@@ -362,6 +390,7 @@ func (s *Source) updateStats() error {
 	s.stats.Drops += uint64(d - s.lastDrops)
 	s.stats.FreezeQueueCount += uint64(f - s.lastFreezes)
 	s.lastPackets, s.lastDrops, s.lastFreezes = p, d, f
+	s.stats.Early = s.early.Load()
 	return nil
 }
 

@@ -437,7 +437,7 @@ func (lw *liveWorker) drainShadow() {
 // (they have stopped).
 func spanCounters(p *shardedPipeline, lws []*liveWorker, final bool) []any {
 	var kp, kd, fr []uint64
-	var tkp, tkd uint64
+	var tkp, tkd, early uint64
 	for _, lw := range lws {
 		var a, b, c uint64
 		for _, s := range lw.srcs {
@@ -445,6 +445,7 @@ func spanCounters(p *shardedPipeline, lws []*liveWorker, final bool) []any {
 				a += st.Packets
 				b += st.Drops
 				c += st.FreezeQueueCount
+				early += st.Early
 			}
 		}
 		kp, kd, fr = append(kp, a), append(kd, b), append(fr, c)
@@ -487,6 +488,7 @@ func spanCounters(p *shardedPipeline, lws []*liveWorker, final bool) []any {
 		rate = float64(tkd) / float64(tkp)
 	}
 	return []any{"workers", len(lws), "kernel_packets", tkp, "kernel_drops", tkd, "kernel_drop_rate", fmt.Sprintf("%.6f", rate),
+		"frames_before_setup", early,
 		"worker_packets", perWorker(packets), "worker_kernel_packets", list(kp), "worker_kernel_drops", list(kd), "worker_ring_freezes", list(fr),
 		"worker_events_dropped", perWorker(events), "worker_copies_dropped", perWorker(func(lw *liveWorker) uint64 { return lw.shDropped.Load() }),
 		"worker_active_flows", perWorker(func(lw *liveWorker) uint64 { return uint64(lw.activePub.Load()) }),
