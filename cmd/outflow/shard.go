@@ -97,6 +97,10 @@ type eventBatch struct {
 	chunks [][]flowEvent
 	n      int
 	files  []l7.FileOp
+	// more: the worker's round goes on in its next batch. Only the last
+	// round (the end-of-input flush, one event per open flow) is split,
+	// so that the shard merges it while the workers are still flushing.
+	more bool
 }
 
 const (
@@ -119,7 +123,7 @@ func (b *eventBatch) add() *flowEvent {
 func (b *eventBatch) at(i int) *flowEvent { return &b.chunks[i/eventChunk][i%eventChunk] }
 
 func (b *eventBatch) reset() {
-	b.n = 0
+	b.n, b.more = 0, false
 	b.files = b.files[:0]
 	if len(b.chunks) > keepChunks {
 		clear(b.chunks[keepChunks:])
@@ -479,6 +483,9 @@ type worker struct {
 	batches []*eventBatch
 	free    chan *eventBatch
 	clock   int64 // merge key of the events emitted now (offline)
+	// flushing: the end-of-input flush is under way (offline); its
+	// events go to the shards in several batches of one round.
+	flushing bool
 	scratch l7.Summary
 	files   [l7.MaxFileOps]l7.FileOp
 
@@ -533,7 +540,11 @@ func (w *worker) FlowEvent(ev flows.Event, f *flows.Flow) {
 		b.files = append(b.files, w.scratch.Files...)
 	}
 	w.events++
-	if w.p.cfg.live && b.n >= liveEventBatch {
+	switch {
+	case w.p.cfg.live && b.n >= liveEventBatch:
+		w.send(s, false)
+	case w.flushing && b.n >= eventChunk:
+		b.more = true
 		w.send(s, false)
 	}
 }
@@ -589,6 +600,7 @@ func (w *worker) publish() {
 // events and records. clock orders these events after all others.
 func (w *worker) finish(clock int64) {
 	w.clock = clock
+	w.flushing = !w.p.cfg.live
 	w.table.Flush(flows.EndEndOfInput)
 	if w.shadow != nil {
 		w.shadow.Flush(flows.EndEndOfInput)
@@ -690,6 +702,12 @@ func (d *detShard) runRounds() {
 			best := -1
 			var bc *flowEvent
 			for i, b := range cur {
+				for b != nil && d.pos[i] >= b.n && b.more {
+					// The round goes on in this worker's next batch.
+					d.p.recycle(b)
+					b = <-d.in[i]
+					cur[i], d.pos[i] = b, 0
+				}
 				if b != nil && d.pos[i] < b.n {
 					if e := b.at(d.pos[i]); best < 0 || before(e, bc) {
 						best, bc = i, e
