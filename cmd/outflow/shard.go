@@ -486,8 +486,8 @@ type worker struct {
 	// flushing: the end-of-input flush is under way (offline); its
 	// events go to the shards in several batches of one round.
 	flushing bool
-	scratch l7.Summary
-	files   [l7.MaxFileOps]l7.FileOp
+	scratch  l7.Summary
+	files    [l7.MaxFileOps]l7.FileOp
 
 	// Counters owned by the worker goroutine.
 	packets, bytes, events uint64
