@@ -360,8 +360,13 @@ func readName(m []byte, off int, nb *nameBuf) (next, labels, maxLabel int, ok bo
 			nb.b[nb.n] = '.'
 			nb.n++
 		}
-		for _, c := range m[off+1 : off+1+l] {
-			nb.appendByte(c)
+		label := m[off+1 : off+1+l]
+		if plainLabel(label) {
+			nb.n += copy(nb.b[nb.n:], label) // the common case: nothing to escape
+		} else {
+			for _, c := range label {
+				nb.appendByte(c)
+			}
 		}
 		off += 1 + l
 	}
@@ -369,6 +374,23 @@ func readName(m []byte, off int, nb *nameBuf) (next, labels, maxLabel int, ok bo
 
 // appendByte writes c in presentation form (RFC 4343): '.' and '\' are
 // escaped, bytes outside printable ASCII become \DDD.
+// plain marks the bytes a name shows as they are (see appendByte).
+var plain = func() (t [256]bool) {
+	for c := 0x21; c <= 0x7e; c++ {
+		t[c] = c != '.' && c != '\\'
+	}
+	return t
+}()
+
+func plainLabel(b []byte) bool {
+	for _, c := range b {
+		if !plain[c] {
+			return false
+		}
+	}
+	return true
+}
+
 func (nb *nameBuf) appendByte(c byte) {
 	switch {
 	case c == '.' || c == '\\':
