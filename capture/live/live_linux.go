@@ -42,10 +42,13 @@ type Source struct {
 
 	// Frames that reached the ring before the socket was configured
 	// (its filter, its fanout group) are dropped: until one at or after
-	// ready has been read, Next screens frames by their timestamp.
-	ready     int64
-	screening bool
-	early     atomic.Uint64
+	// ready has been read, Next screens frames by their timestamp. Only
+	// frames stamped since the socket was made (less a margin) can be
+	// such frames: an earlier stamp means the clock was stepped back, and
+	// ends the screening rather than the capture.
+	opened, ready int64
+	screening     bool
+	early         atomic.Uint64
 
 	teardownOnce sync.Once
 	teardownErr  error
@@ -72,6 +75,7 @@ func Open(cfg Config) (*Source, error) {
 	s.errClosed = fmt.Errorf("live capture on %s: %w", s.name, net.ErrClosed)
 	open := func() error {
 		var err error
+		s.opened = time.Now().Add(-screenMargin).UnixNano()
 		s.tp, s.link, err = openSocket(cfg)
 		// After the socket's last setting: what the kernel timestamped
 		// before this reached the ring unfiltered.
@@ -267,16 +271,30 @@ func (s *Source) Next(p *capture.Packet) error {
 		if err != nil || !s.screening {
 			return err
 		}
-		if p.Timestamp >= s.ready {
-			s.screening = false
+		if !s.screen(p.Timestamp) {
 			return nil
 		}
-		// The ring is set up before the filter is attached (and before
-		// the socket joins its fanout group), so the first frames may be
-		// ones the filter would have dropped, or another socket's.
 		s.early.Add(1)
 	}
 }
+
+// screen decides on a frame read while screening: drop it, as it reached
+// the ring before the socket was ready (the ring is set up before the
+// filter is attached and before the socket joins its fanout group, so it
+// may be one the filter rejects, or another socket's), or keep it and
+// stop screening.
+func (s *Source) screen(ts int64) (drop bool) {
+	if ts >= s.opened && ts < s.ready {
+		return true
+	}
+	s.screening = false
+	return false
+}
+
+// screenMargin widens the screening window before the socket was made:
+// a frame's stamp can precede its arrival a little (a veth peer stamps at
+// transmit).
+const screenMargin = 100 * time.Millisecond
 
 func (s *Source) next(p *capture.Packet) error {
 	// Stored before closing is read, and Close stores closing before it
