@@ -3,6 +3,7 @@ package l7
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 
 	"outflow/flows/decode"
@@ -272,8 +273,16 @@ func (s *State) Domain() string {
 // isAddrLiteral reports whether a Host or SNI value is an IP address, which
 // is not a destination name.
 func isAddrLiteral(d string) bool {
-	if len(d) > 0 && d[0] == '[' {
+	if len(d) == 0 {
+		return false
+	}
+	if d[0] == '[' {
 		return true
+	}
+	if !(d[0] >= '0' && d[0] <= '9') && !strings.Contains(d, ":") {
+		// Not a dotted quad, and no IPv6 without a colon: a name. Spares
+		// the parse (and its error) for every named flow.
+		return false
 	}
 	_, err := netip.ParseAddr(d)
 	return err == nil

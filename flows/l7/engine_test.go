@@ -850,3 +850,25 @@ func TestEngineSessionRecycling(t *testing.T) {
 		}
 	}
 }
+
+func TestIsAddrLiteral(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{"192.0.2.1", true},
+		{"[2001:db8::1]", true},
+		{"2001:db8::1", true},
+		{"ff02::1", true},
+		{"fe80::1%eth0", true},
+		{"api.example.com", false},
+		{"1password.com", false},
+		{"example.com:8080", false},
+		{"localhost", false},
+		{"", false},
+	} {
+		if got := isAddrLiteral(c.in); got != c.want {
+			t.Errorf("isAddrLiteral(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
