@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"net/netip"
-	"strings"
 	"time"
 
 	"outflow/detect/beacon"
@@ -154,8 +153,9 @@ func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
 	}
 	t, size := f.CheckinTime(), f.CheckinBytes()
 	d.checkin(f, seriesAddr, "", t, size, sink)
-	if f.Domain != "" && !sameAddr(f.Domain, f.Dst) {
-		// Also by name (a Host header may hold the address itself).
+	if f.Domain != "" {
+		// Also by name. Domain is never an address literal (a Host
+		// header holding the address itself): l7.State.Domain drops those.
 		d.checkin(f, seriesName, f.Domain, t, size, sink)
 	}
 	if f.Protocol == "http" {
@@ -166,16 +166,6 @@ func (d *Beacon) Observe(ev flows.Event, f *Flow, sink Sink) {
 			d.checkin(f, seriesPath, res, t, size, sink)
 		}
 	}
-}
-
-// sameAddr reports whether name is the literal of addr (a Host header may
-// hold the address itself), without formatting addr on every check-in.
-func sameAddr(name string, addr netip.Addr) bool {
-	if c := name[0]; !(c >= '0' && c <= '9') && !strings.Contains(name, ":") {
-		return false // not an address literal: spare the parse
-	}
-	a, err := netip.ParseAddr(name)
-	return err == nil && a == addr && a.String() == name
 }
 
 // Series kinds: by destination address, by name, by HTTP path.
