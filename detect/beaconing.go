@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"net/netip"
 	"time"
@@ -93,13 +94,16 @@ type Beacon struct {
 	Checkins, Waiting uint64
 }
 
+// pendingCheckin is 16 bytes: the slot's index holds 18 bits of the
+// fingerprint and tag 32 more, so a false match (another series taking this
+// one's first check-in) is a 2^-50 chance; size saturates as ring entries do.
 type pendingCheckin struct {
-	fp   uint64
+	tag  uint32
+	size uint32
 	t    int64
-	size uint64
 }
 
-const pendingSlots = 1 << 18 // 6 MiB
+const pendingSlots = 1 << 18 // 4 MiB
 
 // NewBeacon builds the detector; internal is the internal networks.
 func NewBeacon(cfg BeaconConfig, internal Networks) *Beacon {
@@ -199,14 +203,14 @@ func (d *Beacon) checkin(f *Flow, kind byte, name string, t int64, size uint64, 
 	v, ok, tracked := d.tr.AddTracked(k, t, size)
 	if !tracked {
 		slot := &d.pending[(fp>>1)&(pendingSlots-1)]
-		if slot.fp != fp {
-			*slot = pendingCheckin{fp, t, size}
+		if tag := uint32(fp>>32) | 1; slot.tag != tag {
+			*slot = pendingCheckin{tag, uint32(min(size, math.MaxUint32)), t}
 			d.Waiting++
 			return
 		}
 		first := *slot
 		*slot = pendingCheckin{}
-		if v1, ok1 := d.tr.Add(k, first.t, first.size); ok1 {
+		if v1, ok1 := d.tr.Add(k, first.t, uint64(first.size)); ok1 {
 			d.raise(v1, kind, name, f, sink)
 		}
 		v, ok = d.tr.Add(k, t, size)

@@ -1,10 +1,14 @@
 package detect
 
 import (
+	"math"
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"outflow/flows"
+	"outflow/flows/decode"
 )
 
 // TestBeaconScope: every destination is scored by default; with egress_only
@@ -43,6 +47,55 @@ func TestBeaconScope(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Fatalf("beacon alerts (not counting updates) = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBeaconAdmission: a series waits outside the tracker until its second
+// check-in, which enters it together with the first.
+func TestBeaconAdmission(t *testing.T) {
+	type checkin struct {
+		dst  string
+		at   time.Duration
+		size uint64
+	}
+	tests := []struct {
+		name            string
+		checkins        []checkin
+		waiting, series int
+		trackerCheckins uint64
+		held            []uint32 // sizes held for a second check-in
+	}{
+		{"one check-in waits", []checkin{{"203.0.113.50", 0, 100}}, 1, 0, 0, []uint32{100}},
+		{"the second admits both", []checkin{{"203.0.113.50", 0, 100}, {"203.0.113.50", time.Minute, 100}}, 1, 1, 2, nil},
+		{"other destinations wait apart", []checkin{{"203.0.113.50", 0, 100}, {"203.0.113.51", time.Minute, 200}}, 2, 0, 0, []uint32{100, 200}},
+		// Held bytes saturate at 32 bits, as ring entries do.
+		{"a huge check-in saturates", []checkin{{"203.0.113.50", 0, 5 << 30}}, 1, 0, 0, []uint32{math.MaxUint32}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewBeacon(BeaconConfig{Seed: 1}, MustNetworks(DefaultInternal))
+			for _, c := range tc.checkins {
+				f := &Flow{Flow: &flows.Flow{Proto: decode.ProtoTCP}, Dst: netip.MustParseAddr(c.dst), DstPort: 443,
+					Entity: Entity{IP: netip.MustParseAddr("172.17.0.5")}}
+				d.checkin(f, seriesAddr, "", int64(c.at), c.size, nil)
+			}
+			if d.Waiting != uint64(tc.waiting) {
+				t.Errorf("waiting = %d, want %d", d.Waiting, tc.waiting)
+			}
+			if st := d.Stats(); st.Series != tc.series || st.Checkins != tc.trackerCheckins {
+				t.Errorf("tracker series, check-ins = %d, %d; want %d, %d", st.Series, st.Checkins, tc.series, tc.trackerCheckins)
+			}
+			var held []uint32
+			for _, p := range d.pending {
+				if p.tag != 0 {
+					held = append(held, p.size)
+				}
+			}
+			slices.Sort(held)
+			if !slices.Equal(held, tc.held) {
+				t.Errorf("held sizes = %v, want %v", held, tc.held)
 			}
 		})
 	}
