@@ -56,7 +56,9 @@ func runHelper(t *testing.T, mode string) (cli, srv string, pid int, exit int) {
 	}
 	cmd := exec.Command(exe, "-test.run=^TestHelperLab$", "-test.v")
 	// Under -race, a binary sleeps a second at exit unless told not to.
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	// The "die" helper exits without its cleanup, temporary directories
+	// included: they go under this test's own, which is removed.
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0", "TMPDIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
