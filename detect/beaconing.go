@@ -95,8 +95,9 @@ type Beacon struct {
 }
 
 // pendingCheckin is 16 bytes: the slot's index holds 18 bits of the
-// fingerprint and tag 32 more, so a false match (another series taking this
-// one's first check-in) is a 2^-50 chance; size saturates as ring entries do.
+// fingerprint and tag 31 more (its low bit is set, as 0 marks an empty
+// slot), so a false match (another series taking this one's first check-in)
+// is a 2^-49 chance; size saturates as ring entries do.
 type pendingCheckin struct {
 	tag  uint32
 	size uint32
