@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -23,14 +22,21 @@ const (
 // first bytes, never from the name. Closing the source closes the file;
 // standard input is left open.
 func Open(path string) (Source, error) {
+	return OpenBuffers(path, nil)
+}
+
+// OpenBuffers is Open with packet data read into buffers lent by bufs
+// (see Buffers): p.Data then stays valid past the next call to Next, for
+// as long as bufs keeps the buffer it is in. A nil bufs is Open.
+func OpenBuffers(path string, bufs Buffers) (Source, error) {
 	if path == "-" {
-		return newSource("stdin", os.Stdin, nil)
+		return newSource("stdin", os.Stdin, nil, bufs)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	src, err := newSource(path, f, f)
+	src, err := newSource(path, f, f, bufs)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -41,11 +47,16 @@ func Open(path string) (Source, error) {
 // NewReader reads a capture from r, which the caller keeps owning: Close
 // on the source does not close r. name is used in errors and logs.
 func NewReader(name string, r io.Reader) (Source, error) {
-	return newSource(name, r, nil)
+	return newSource(name, r, nil, nil)
 }
 
-func newSource(name string, r io.Reader, c io.Closer) (Source, error) {
-	s := stream{name: name, br: bufio.NewReaderSize(r, bufSize), closer: c}
+func newSource(name string, r io.Reader, c io.Closer, bufs Buffers) (src Source, err error) {
+	s := stream{name: name, br: newBlockReader(r, nil), closer: c}
+	defer func() {
+		if err != nil {
+			s.br.release()
+		}
+	}()
 	if m, err := s.br.Peek(2); len(m) == 2 && m[0] == 0x1f && m[1] == 0x8b {
 		zr, err := gzip.NewReader(s.br)
 		if err != nil {
@@ -56,9 +67,13 @@ func newSource(name string, r io.Reader, c io.Closer) (Source, error) {
 			return nil, s.fail(s.wrapRead(err))
 		}
 		s.gz, s.gzipped = zr, true
-		s.br = bufio.NewReaderSize(zr, bufSize)
+		// The compressed input keeps its own buffer; records are
+		// read from the decompressed stream.
+		s.br = newBlockReader(zr, bufs)
 	} else if err != nil && err != io.EOF {
 		return nil, s.fail(s.wrapRead(err))
+	} else {
+		s.br.lend(bufs)
 	}
 
 	m, err := s.br.Peek(4)
@@ -85,7 +100,7 @@ func newSource(name string, r io.Reader, c io.Closer) (Source, error) {
 // ended the source.
 type stream struct {
 	name    string
-	br      *bufio.Reader
+	br      *blockReader
 	gz      *gzip.Reader
 	gzipped bool      // input is gzip-compressed: read errors are gzip's
 	closer  io.Closer // the file we opened, if any
@@ -102,6 +117,7 @@ func (s *stream) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.br.release()
 	s.br = nil
 	s.err = &FileError{File: s.name, Offset: s.off, Err: os.ErrClosed}
 	if s.gz != nil {

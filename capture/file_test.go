@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -707,4 +708,110 @@ func TestReadError(t *testing.T) {
 
 	_, err = NewReader("e", iotest.ErrReader(boom))
 	wantErr(t, err, 0, boom)
+}
+
+// lender is a Buffers that never lends a buffer twice, and counts.
+type lender struct {
+	t       *testing.T
+	out     map[*byte]bool // lent and not yet retired
+	gets    int
+	retired int
+}
+
+func (l *lender) Get() []byte {
+	b := make([]byte, BufferSize)
+	for i := range b {
+		b[i] = 0xee // what was never read into must never be handed out
+	}
+	l.out[&b[0]] = true
+	l.gets++
+	return b
+}
+
+func (l *lender) Retire(b []byte) {
+	if len(b) != BufferSize || !l.out[&b[0]] {
+		l.t.Fatalf("Retire of a buffer that is not out (len %d)", len(b))
+	}
+	delete(l.out, &b[0])
+	l.retired++
+}
+
+// TestLentBuffers checks that with Buffers, the data of every packet stays
+// as read until the end of the capture, without copying, across buffer
+// changes, gzip, and blocks larger than a buffer; and that every lent
+// buffer comes back by Close.
+func TestLentBuffers(t *testing.T) {
+	var recs []pcapRec
+	size := 0
+	for i := 0; size < 3*BufferSize; i++ {
+		n := (i * 7919) % 9000 // records of every size, some straddling buffers
+		data := make([]byte, n)
+		for j := range data {
+			data[j] = byte(i + j)
+		}
+		recs = append(recs, pcapRec{sec: uint32(i), data: data})
+		size += n + pcapRecordHeaderLen
+	}
+	huge := newNg()
+	huge.shb(false)
+	huge.idb(ifSpec{link: LinkEthernet, resol: -1, name: "eth0"})
+	for i := range 40 {
+		huge.epb(0, uint64(i), frame(t, i, 60000), 0, nil, false)
+		if i%10 == 0 {
+			huge.other(0x40000BAD, make([]byte, 2*bufSize+4))
+		}
+	}
+	cases := map[string]capFile{
+		"pcap":   buildPcap(false, true, uint32(LinkEthernet), recs),
+		"pcapng": huge.capFile,
+	}
+	dir := t.TempDir()
+	for name, f := range cases {
+		for _, z := range []bool{false, true} {
+			for _, how := range []string{"file", "one-byte"} {
+				t.Run(fmt.Sprintf("%s/gzip=%v/%s", name, z, how), func(t *testing.T) {
+					data := f.data
+					if z {
+						data = gz(t, data)
+					}
+					l := &lender{t: t, out: map[*byte]bool{}}
+					var src Source
+					var err error
+					if how == "file" {
+						p := filepath.Join(dir, "lent")
+						if err := os.WriteFile(p, data, 0o600); err != nil {
+							t.Fatal(err)
+						}
+						src, err = OpenBuffers(p, l)
+					} else {
+						src, err = newSource("r", iotest.OneByteReader(bytes.NewReader(data)), nil, l)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got []Packet
+					for {
+						var p Packet
+						if err = src.Next(&p); err != nil {
+							break
+						}
+						got = append(got, p) // not cloned: must stay valid
+					}
+					if err != io.EOF {
+						t.Fatalf("end: %v", err)
+					}
+					samePackets(t, got, f.want)
+					if l.gets < 3 {
+						t.Errorf("%d buffers lent for %d bytes: buffers were reused in place", l.gets, len(f.data))
+					}
+					if err := src.Close(); err != nil {
+						t.Fatal(err)
+					}
+					if len(l.out) != 0 || l.retired != l.gets {
+						t.Errorf("after Close: %d buffers still out, %d lent, %d retired", len(l.out), l.gets, l.retired)
+					}
+				})
+			}
+		}
+	}
 }

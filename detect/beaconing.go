@@ -115,8 +115,10 @@ func NewBeacon(cfg BeaconConfig, internal Networks) *Beacon {
 	for seed == 0 {
 		seed = new(maphash.Hash).Sum64() // a random seed per Hash
 	}
+	pending := make([]pendingCheckin, pendingSlots)
+	flows.Prefault(pending) // probed before written (see Prefault)
 	return &Beacon{cfg: cfg, internal: internal, tr: beacon.NewTracker(cfg.Tracker), prevalence: map[string]map[Entity]struct{}{},
-		seed: seed, pending: make([]pendingCheckin, pendingSlots)}
+		seed: seed, pending: pending}
 }
 
 func (d *Beacon) Name() string { return BeaconRule.Name }

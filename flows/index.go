@@ -29,7 +29,9 @@ func newIndex(capacity int) index {
 	for size < capacity*2 {
 		size <<= 1
 	}
-	return index{slots: make([]slot, size), mask: uint32(size - 1), seed: rand.Uint64() | 1}
+	slots := make([]slot, size)
+	Prefault(slots)
+	return index{slots: slots, mask: uint32(size - 1), seed: rand.Uint64() | 1}
 }
 
 func mix(a, b uint64) uint64 {
@@ -75,6 +77,7 @@ func (t *Table) insert(h uint32, pos int32) {
 func (x *index) grow() {
 	old := x.slots
 	x.slots = make([]slot, len(old)*2)
+	Prefault(x.slots)
 	x.mask = uint32(len(x.slots) - 1)
 	for _, s := range old {
 		if s.pos == 0 {

@@ -146,7 +146,9 @@ func (t *Table) alloc() int32 {
 		return i
 	}
 	if len(t.chunks) == 0 || len(t.chunks[len(t.chunks)-1]) == cap(t.chunks[len(t.chunks)-1]) {
-		t.chunks = append(t.chunks, make([]Flow, 0, 1<<chunkBits))
+		c := make([]Flow, 0, 1<<chunkBits)
+		Prefault(c)
+		t.chunks = append(t.chunks, c)
 	}
 	c := len(t.chunks) - 1
 	t.chunks[c] = t.chunks[c][:len(t.chunks[c])+1]

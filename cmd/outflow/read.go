@@ -99,7 +99,7 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	p.table = flows.NewTable(tcfg, insp, obs)
 	p.table.SetAttributor(inv.flowAttributor())
 
-	unreadable, interrupted := readCaptures(ctx, files, log, p.ifaces.id, p.handle)
+	unreadable, interrupted := readCaptures(ctx, files, nil, log, p.ifaces.id, p.handle)
 	p.table.Flush(flows.EndEndOfInput)
 	if p.detect != nil {
 		p.detect.Flush()
@@ -126,16 +126,17 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // readCaptures feeds every packet of the files, in order, to handle with
 // the interned index of its interface (intern maps a file's interface
-// name). It returns how many files could not be read at all and whether
+// name). With bufs, packet data is read into buffers it lends (see
+// capture.Buffers). It returns how many files could not be read at all and whether
 // ctx ended the run. A damaged file is logged and its packets before the
 // damage kept.
-func readCaptures(ctx context.Context, files []string, log *slog.Logger, intern func(name string) int,
+func readCaptures(ctx context.Context, files []string, bufs capture.Buffers, log *slog.Logger, intern func(name string) int,
 	handle func(pkt *capture.Packet, iface int)) (unreadable int, interrupted bool) {
 	for _, name := range files {
 		if ctx.Err() != nil {
 			return unreadable, true
 		}
-		n, err := readFile(ctx, name, intern, handle)
+		n, err := readFile(ctx, name, bufs, intern, handle)
 		if err != nil {
 			var fe *capture.FileError
 			if n == 0 && !errors.As(err, &fe) || errors.As(err, &fe) && errors.Is(fe.Err, capture.ErrNotCapture) {
@@ -149,8 +150,8 @@ func readCaptures(ctx context.Context, files []string, log *slog.Logger, intern 
 
 // readFile feeds every packet of one capture to handle. It returns how many
 // packets it read and the error that stopped it (nil at a clean end).
-func readFile(ctx context.Context, name string, intern func(string) int, handle func(*capture.Packet, int)) (uint64, error) {
-	src, err := capture.Open(name)
+func readFile(ctx context.Context, name string, bufs capture.Buffers, intern func(string) int, handle func(*capture.Packet, int)) (uint64, error) {
+	src, err := capture.OpenBuffers(name, bufs)
 	if err != nil {
 		return 0, err
 	}

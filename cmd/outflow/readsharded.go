@@ -9,7 +9,9 @@ import (
 	"math"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"outflow/capture"
 	"outflow/detect"
@@ -19,7 +21,7 @@ import (
 )
 
 // `read --workers N`: one reader goroutine decodes every packet (once) and
-// deals the decoded headers out to the workers by host pair, in batches.
+// deals the decoded headers out to the workers by host pair, in rounds.
 //
 // Results are those of one worker, in another order:
 //   - one decoder sees every packet, so fragments are reassembled whatever
@@ -33,45 +35,60 @@ import (
 //     learned from answers are known to all workers at the same point;
 //   - every event carries the number of the packet that caused it, and
 //     detector shards merge the workers' streams by it.
+//
+// Nothing is copied on the way. A round is one batch of slots that every
+// worker reads (each takes its own packets and the others' DNS answers);
+// the reader decodes each packet straight into its slot, and the slot's
+// payload points into the buffer the file was read into: the reader lends
+// the capture source its buffers (capture.Buffers). A batch, or a buffer
+// the source has moved on from, is reused only once every worker has
+// finished the round it was last used in. Only payloads that are not in
+// the frame (reassembled datagrams) are copied, into the batch's arena.
 
-// Slot kinds in a packet batch.
-const (
-	slotPacket uint8 = iota // a packet for the worker's table
-	slotExpire              // expire flows at ts (the shared clock)
-	slotShadow              // a packet of another worker's, for the shadow table
-)
-
-// pktSlot is one decoded packet (or expiry point) in a batch; its payload
-// is in the batch's arena.
+// pktSlot is one decoded packet in a round. Workers only read it.
 type pktSlot struct {
-	hdr    decode.Headers // Payload is nil; payOff/payLen locate it
-	ts     int64
-	now    int64 // the shared clock: the latest packet time so far
-	seq    int64
-	payOff int32
-	payLen int32
-	iface  int32
-	kind   uint8
+	worker   uint16 // whose table takes the packet
+	expire   bool   // every worker expires flows at now before the packet
+	announce bool   // DNS: the other workers learn names from it (shadow tables)
+	iface    int32
+	ts       int64
+	now      int64 // the shared clock: the latest packet time so far
+	seq      int64
+	hdr      decode.Headers // Payload is in a lent buffer or the arena
 }
 
+// pktBatch is one round.
 type pktBatch struct {
+	round int64
 	slots []pktSlot
-	arena []byte
+	arena []byte // payloads not in their frame; never grows (slots point into it)
+	// payload bytes the slots carry: a round ends at batchBytes so that
+	// the buffers it holds on to stay few.
+	payBytes int
 }
 
 const (
-	batchSlots = 256
-	batchArena = 512 << 10
+	batchSlots = 512
+	batchBytes = 1 << 20
+	arenaSize  = 256 << 10
 )
 
 // shardReader is the reader goroutine's state.
 type shardReader struct {
-	p    *shardedPipeline
-	dec  *decode.Decoder
-	hdr  decode.Headers
-	in   []chan *pktBatch // to each worker
-	free []chan *pktBatch // back from each worker
-	cur  []*pktBatch
+	p   *shardedPipeline
+	dec *decode.Decoder
+	in  []chan *pktBatch // to each worker: every worker gets every round
+	cur *pktBatch
+
+	// round counts rounds sent; done[w] is the last round worker w has
+	// finished. Batches and lent buffers last used in round R are free
+	// once every worker has finished R.
+	round   int64
+	done    []atomic.Int64
+	sent    []*pktBatch // in round order
+	retired []retiredBuf
+	spare   [][]byte
+	made    int // buffers allocated
 
 	seq           int64 // packets read
 	now, nextExp  int64 // the shared packet clock, as one table keeps it
@@ -80,23 +97,76 @@ type shardReader struct {
 
 func newShardReader(p *shardedPipeline) *shardReader {
 	n := len(p.workers)
-	r := &shardReader{p: p, dec: decode.New(decode.Config{}), in: make([]chan *pktBatch, n), free: make([]chan *pktBatch, n), cur: make([]*pktBatch, n)}
+	r := &shardReader{p: p, dec: decode.New(decode.Config{}), in: make([]chan *pktBatch, n), done: make([]atomic.Int64, n)}
 	for i := range r.in {
 		r.in[i] = make(chan *pktBatch, queueLen)
-		r.free[i] = make(chan *pktBatch, queueLen+2)
-		r.cur[i] = r.batch(i)
+		r.done[i].Store(-1)
 	}
+	r.cur = r.batch()
 	return r
 }
 
-func (r *shardReader) batch(w int) *pktBatch {
-	select {
-	case b := <-r.free[w]:
-		b.slots, b.arena = b.slots[:0], b.arena[:0]
-		return b
-	default:
-		return &pktBatch{slots: make([]pktSlot, 0, batchSlots+8), arena: make([]byte, 0, batchArena+64<<10)}
+// finished is the last round every worker has finished.
+func (r *shardReader) finished() int64 {
+	done := r.done[0].Load()
+	for i := 1; i < len(r.done); i++ {
+		done = min(done, r.done[i].Load())
 	}
+	return done
+}
+
+// batch returns an empty batch for the current round: a finished one or
+// a new one. The workers' queues bound how many exist.
+func (r *shardReader) batch() *pktBatch {
+	if len(r.sent) > 0 && r.sent[0].round <= r.finished() {
+		b := r.sent[0]
+		r.sent = r.sent[:copy(r.sent, r.sent[1:])]
+		b.round, b.slots, b.arena, b.payBytes = r.round, b.slots[:0], b.arena[:0], 0
+		return b
+	}
+	return &pktBatch{round: r.round, slots: make([]pktSlot, 0, batchSlots), arena: make([]byte, 0, arenaSize)}
+}
+
+type retiredBuf struct {
+	buf   []byte
+	round int64
+}
+
+// Get lends the capture source a buffer: one whose packets every worker
+// is done with, or a new one.
+func (r *shardReader) Get() []byte {
+	if len(r.retired) > 0 {
+		done := r.finished()
+		k := 0
+		for k < len(r.retired) && r.retired[k].round <= done {
+			r.spare = append(r.spare, r.retired[k].buf)
+			r.retired[k].buf = nil
+			k++
+		}
+		r.retired = r.retired[:copy(r.retired, r.retired[k:])]
+	}
+	if n := len(r.spare); n > 0 {
+		b := r.spare[n-1]
+		r.spare = r.spare[:n-1]
+		return b
+	}
+	r.made++
+	return make([]byte, capture.BufferSize)
+}
+
+// Retire takes back a buffer the source has moved on from. Its packets
+// are in the current round or earlier ones.
+func (r *shardReader) Retire(b []byte) {
+	r.retired = append(r.retired, retiredBuf{b, r.round})
+}
+
+// within reports whether p lies inside frame: then it is in a lent buffer.
+func within(p, frame []byte) bool {
+	if len(p) == 0 || len(frame) == 0 {
+		return false
+	}
+	ps, fs := uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(unsafe.Pointer(unsafe.SliceData(frame)))
+	return ps >= fs && ps+uintptr(len(p)) <= fs+uintptr(len(frame))
 }
 
 // workerOf picks the worker of a host pair: the same both ways.
@@ -120,70 +190,61 @@ func announces(h *decode.Headers) bool {
 	return false
 }
 
-// put appends the decoded packet (or an expiry point) to worker w's batch
-// and reports whether the batch is full.
-func (r *shardReader) put(w int, kind uint8, ts int64, iface int) bool {
-	b := r.cur[w]
+// add takes one packet: it is decoded into the next slot of the round.
+func (r *shardReader) add(pkt *capture.Packet, iface int) {
+	r.packets++
+	r.byts += uint64(pkt.OrigLen)
+	r.seq++
+	b := r.cur
 	n := len(b.slots)
 	if n < cap(b.slots) {
 		b.slots = b.slots[:n+1]
 	} else {
 		b.slots = append(b.slots, pktSlot{})
 	}
-	s := &b.slots[n] // filled in place: a slot is 200 bytes
-	s.ts, s.now, s.seq, s.iface, s.kind = ts, r.now, r.seq, int32(iface), kind
-	if kind != slotExpire {
-		s.hdr = r.hdr
-		s.hdr.Payload = nil
-		s.payOff, s.payLen = int32(len(b.arena)), int32(len(r.hdr.Payload))
-		b.arena = append(b.arena, r.hdr.Payload...)
-	}
-	return len(b.slots) >= batchSlots || len(b.arena) >= batchArena
-}
-
-// add takes one packet.
-func (r *shardReader) add(pkt *capture.Packet, iface int) {
-	r.packets++
-	r.byts += uint64(pkt.OrigLen)
-	r.seq++
-	if r.dec.Decode(pkt, &r.hdr) != decode.OK {
+	s := &b.slots[n]
+	if r.dec.Decode(pkt, &s.hdr) != decode.OK {
+		b.slots = b.slots[:n]
 		return
 	}
 	ts := pkt.Timestamp
 	if ts > r.now {
 		r.now = ts
 	}
-	n := len(r.in)
-	full := false
+	s.expire = false
 	if r.now >= r.nextExp {
 		// Where one table would expire flows (flows.Table.Add): every
 		// worker does so before this packet.
-		for w := 0; w < n; w++ {
-			full = r.put(w, slotExpire, r.now, iface) || full
-		}
+		s.expire = true
 		r.nextExp = r.now + int64(time.Second)
 	}
-	w := workerOf(&r.hdr, n)
-	full = r.put(w, slotPacket, ts, iface) || full
-	if r.p.workers[w].shadow != nil && announces(&r.hdr) {
-		for o := 0; o < n; o++ {
-			if o != w {
-				full = r.put(o, slotShadow, ts, iface) || full
-			}
+	s.ts, s.now, s.seq, s.iface = ts, r.now, r.seq, int32(iface)
+	s.worker = uint16(workerOf(&s.hdr, len(r.in)))
+	s.announce = r.p.workers[s.worker].shadow != nil && announces(&s.hdr)
+	if p := s.hdr.Payload; len(p) > 0 && !within(p, pkt.Data) {
+		// Not in the frame (reassembled): the decoder reuses its memory.
+		if len(b.arena)+len(p) > cap(b.arena) {
+			b.arena = make([]byte, 0, max(arenaSize, len(p))) // earlier slots keep the old one
 		}
+		off := len(b.arena)
+		b.arena = append(b.arena, p...)
+		s.hdr.Payload = b.arena[off:len(b.arena):len(b.arena)]
 	}
-	if full {
+	b.payBytes += len(s.hdr.Payload)
+	if len(b.slots) >= batchSlots || b.payBytes >= batchBytes {
 		r.flush()
 	}
 }
 
-// flush sends every worker its batch, so that all workers see the same
-// rounds (the shards merge them round by round).
+// flush sends the round to every worker.
 func (r *shardReader) flush() {
-	for w, b := range r.cur {
-		r.in[w] <- b
-		r.cur[w] = r.batch(w)
+	b := r.cur
+	for _, q := range r.in {
+		q <- b
 	}
+	r.sent = append(r.sent, b)
+	r.round++
+	r.cur = r.batch()
 }
 
 // close sends the last round and ends the workers' input.
@@ -194,28 +255,29 @@ func (r *shardReader) close() {
 	}
 }
 
-// runOffline is a worker's loop over the reader's batches.
-func (w *worker) runOffline(in <-chan *pktBatch, free chan<- *pktBatch) {
+// runOffline is a worker's loop over the reader's rounds. It writes
+// nothing in them: every worker reads the same slots.
+func (w *worker) runOffline(in <-chan *pktBatch, done *atomic.Int64) {
+	me := uint16(w.id)
 	for b := range in {
 		for i := range b.slots {
 			s := &b.slots[i]
-			switch s.kind {
-			case slotExpire:
+			if s.expire {
 				w.clock = 2 * s.seq
-				w.table.Advance(s.ts)
+				w.table.Advance(s.now)
 				if w.shadow != nil {
-					w.shadow.Advance(s.ts)
+					w.shadow.Advance(s.now)
 				}
-			case slotPacket:
+			}
+			switch {
+			case s.worker == me:
 				w.clock = 2*s.seq + 1
-				s.hdr.Payload = b.arena[s.payOff : s.payOff+s.payLen]
 				w.packets++
 				// The clock one table would have: it differs from the
 				// worker's own when packets come out of time order.
 				w.table.SetClock(s.now)
 				w.table.Add(&s.hdr, s.ts, int(s.iface))
-			case slotShadow:
-				s.hdr.Payload = b.arena[s.payOff : s.payOff+s.payLen]
+			case s.announce:
 				w.shadowPackets++
 				if s.hdr.Proto == decode.ProtoUDP {
 					// A DNS answer: a throwaway session learns its
@@ -231,10 +293,7 @@ func (w *worker) runOffline(in <-chan *pktBatch, free chan<- *pktBatch) {
 				w.shadow.Add(&s.hdr, s.ts, int(s.iface))
 			}
 		}
-		select {
-		case free <- b:
-		default:
-		}
+		done.Store(b.round) // nothing of the round's packets is kept
 		w.endRound(false)
 	}
 	// After every other event: the shards take ties in worker order.
@@ -254,12 +313,12 @@ func readSharded(ctx context.Context, p *shardedPipeline, files []string, log *s
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				w.runOffline(r.in[i], r.free[i])
+				w.runOffline(r.in[i], &r.done[i])
 			}()
 		}
 		wg.Wait()
 	}()
-	unreadable, interrupted = readCaptures(ctx, files, log, func(name string) int { return p.cfg.ifaces.id(name, name) }, r.add)
+	unreadable, interrupted = readCaptures(ctx, files, r, log, func(name string) int { return p.cfg.ifaces.id(name, name) }, r.add)
 	r.close()
 	<-done
 	return r, unreadable, interrupted

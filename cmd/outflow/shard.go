@@ -113,7 +113,9 @@ const (
 func (b *eventBatch) add() *flowEvent {
 	c := b.n / eventChunk
 	if c == len(b.chunks) {
-		b.chunks = append(b.chunks, make([]flowEvent, eventChunk))
+		c := make([]flowEvent, eventChunk)
+		flows.Prefault(c) // pointerful: the collector reads it before it is filled
+		b.chunks = append(b.chunks, c)
 	}
 	e := &b.chunks[c][b.n%eventChunk]
 	b.n++

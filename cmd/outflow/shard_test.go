@@ -497,7 +497,7 @@ func testFlow() *flows.Flow {
 func TestShardedPathNoAlloc(t *testing.T) {
 	p := &shardedPipeline{cfg: shardConfig{}, workers: []*worker{{}, {}}}
 	r := newShardReader(p)
-	// Stand-in workers: give every batch straight back.
+	// Stand-in workers: finish every round straight away.
 	stop := make(chan struct{})
 	defer close(stop)
 	for i := range r.in {
@@ -505,7 +505,7 @@ func TestShardedPathNoAlloc(t *testing.T) {
 			for {
 				select {
 				case b := <-r.in[i]:
-					r.free[i] <- b
+					r.done[i].Store(b.round)
 				case <-stop:
 					return
 				}
