@@ -61,6 +61,10 @@ type pktSlot struct {
 type pktBatch struct {
 	round int64
 	slots []pktSlot
+	// mine[w] lists the slots worker w has anything to do with (its
+	// packets, expiry points, others' DNS answers): a worker reads only
+	// those, not every slot the reader wrote on another core.
+	mine  [][]uint16
 	arena []byte // payloads not in their frame; never grows (slots point into it)
 	// payload bytes the slots carry: a round ends at batchBytes so that
 	// the buffers it holds on to stay few.
@@ -122,9 +126,16 @@ func (r *shardReader) batch() *pktBatch {
 		b := r.sent[0]
 		r.sent = r.sent[:copy(r.sent, r.sent[1:])]
 		b.round, b.slots, b.arena, b.payBytes = r.round, b.slots[:0], b.arena[:0], 0
+		for w := range b.mine {
+			b.mine[w] = b.mine[w][:0]
+		}
 		return b
 	}
-	return &pktBatch{round: r.round, slots: make([]pktSlot, 0, batchSlots), arena: make([]byte, 0, arenaSize)}
+	b := &pktBatch{round: r.round, slots: make([]pktSlot, 0, batchSlots), arena: make([]byte, 0, arenaSize), mine: make([][]uint16, len(r.in))}
+	for w := range b.mine {
+		b.mine[w] = make([]uint16, 0, batchSlots)
+	}
+	return b
 }
 
 type retiredBuf struct {
@@ -231,6 +242,11 @@ func (r *shardReader) add(pkt *capture.Packet, iface int) {
 		s.hdr.Payload = b.arena[off:len(b.arena):len(b.arena)]
 	}
 	b.payBytes += len(s.hdr.Payload)
+	for w := range b.mine {
+		if w == int(s.worker) || s.expire || s.announce {
+			b.mine[w] = append(b.mine[w], uint16(n))
+		}
+	}
 	if len(b.slots) >= batchSlots || b.payBytes >= batchBytes {
 		r.flush()
 	}
@@ -260,7 +276,7 @@ func (r *shardReader) close() {
 func (w *worker) runOffline(in <-chan *pktBatch, done *atomic.Int64) {
 	me := uint16(w.id)
 	for b := range in {
-		for i := range b.slots {
+		for _, i := range b.mine[w.id] {
 			s := &b.slots[i]
 			if s.expire {
 				w.clock = 2 * s.seq
