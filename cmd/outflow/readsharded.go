@@ -89,9 +89,8 @@ type shardReader struct {
 	// once every worker has finished R.
 	round   int64
 	done    []atomic.Int64
-	sent    []*pktBatch // in round order
-	retired []retiredBuf
-	spare   [][]byte
+	sent    untilRound[*pktBatch]
+	retired untilRound[[]byte]
 	made    int // buffers allocated
 
 	seq           int64 // packets read
@@ -119,12 +118,35 @@ func (r *shardReader) finished() int64 {
 	return done
 }
 
+// untilRound holds things the workers may still be using, each until
+// every worker has finished the round it was last used in.
+type untilRound[T any] struct {
+	items  []T
+	rounds []int64 // non-decreasing
+}
+
+func (q *untilRound[T]) push(x T, round int64) {
+	q.items = append(q.items, x)
+	q.rounds = append(q.rounds, round)
+}
+
+// pop returns the oldest thing if no worker can be using it any more.
+func (q *untilRound[T]) pop(finished int64) (x T, ok bool) {
+	if len(q.items) == 0 || q.rounds[0] > finished {
+		return x, false
+	}
+	x = q.items[0]
+	var zero T
+	q.items[0] = zero
+	q.items = q.items[:copy(q.items, q.items[1:])]
+	q.rounds = q.rounds[:copy(q.rounds, q.rounds[1:])]
+	return x, true
+}
+
 // batch returns an empty batch for the current round: a finished one or
 // a new one. The workers' queues bound how many exist.
 func (r *shardReader) batch() *pktBatch {
-	if len(r.sent) > 0 && r.sent[0].round <= r.finished() {
-		b := r.sent[0]
-		r.sent = r.sent[:copy(r.sent, r.sent[1:])]
+	if b, ok := r.sent.pop(r.finished()); ok {
 		b.round, b.slots, b.arena, b.payBytes = r.round, b.slots[:0], b.arena[:0], 0
 		for w := range b.mine {
 			b.mine[w] = b.mine[w][:0]
@@ -138,27 +160,10 @@ func (r *shardReader) batch() *pktBatch {
 	return b
 }
 
-type retiredBuf struct {
-	buf   []byte
-	round int64
-}
-
 // Get lends the capture source a buffer: one whose packets every worker
 // is done with, or a new one.
 func (r *shardReader) Get() []byte {
-	if len(r.retired) > 0 {
-		done := r.finished()
-		k := 0
-		for k < len(r.retired) && r.retired[k].round <= done {
-			r.spare = append(r.spare, r.retired[k].buf)
-			r.retired[k].buf = nil
-			k++
-		}
-		r.retired = r.retired[:copy(r.retired, r.retired[k:])]
-	}
-	if n := len(r.spare); n > 0 {
-		b := r.spare[n-1]
-		r.spare = r.spare[:n-1]
+	if b, ok := r.retired.pop(r.finished()); ok {
 		return b
 	}
 	r.made++
@@ -167,9 +172,7 @@ func (r *shardReader) Get() []byte {
 
 // Retire takes back a buffer the source has moved on from. Its packets
 // are in the current round or earlier ones.
-func (r *shardReader) Retire(b []byte) {
-	r.retired = append(r.retired, retiredBuf{b, r.round})
-}
+func (r *shardReader) Retire(b []byte) { r.retired.push(b, r.round) }
 
 // within reports whether p lies inside frame: then it is in a lent buffer.
 func within(p, frame []byte) bool {
@@ -258,7 +261,7 @@ func (r *shardReader) flush() {
 	for _, q := range r.in {
 		q <- b
 	}
-	r.sent = append(r.sent, b)
+	r.sent.push(b, r.round)
 	r.round++
 	r.cur = r.batch()
 }
