@@ -53,6 +53,7 @@ package beacon
 import (
 	"hash/maphash"
 	"math"
+	"outflow/flows"
 	"time"
 )
 
@@ -568,6 +569,15 @@ func (t *Tracker) alloc(k Key, h uint64, ts int64) int32 {
 		idx = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
+		if len(t.slab) == cap(t.slab) {
+			// Grown by hand to prefault the new slab (series are
+			// reached at random, one per check-in), and never past
+			// MaxSeries, since every page of it is touched.
+			ns := make([]series, len(t.slab), max(len(t.slab)+1, min(max(1024, 2*cap(t.slab)), t.cfg.MaxSeries)))
+			flows.Prefault(ns)
+			copy(ns, t.slab)
+			t.slab = ns
+		}
 		t.slab = append(t.slab, series{ring: make([]checkin, min(firstRing, t.cfg.Ring))})
 		idx = int32(len(t.slab) - 1)
 	}

@@ -255,6 +255,24 @@ func TestEviction(t *testing.T) {
 	})
 }
 
+// TestSlabBounded checks that the series slab never grows past MaxSeries:
+// all of it is prefaulted, so spare capacity would be resident memory.
+func TestSlabBounded(t *testing.T) {
+	for _, max := range []int{1, 5, 1000, 1500, 3000} {
+		tr := NewTracker(Config{MaxSeries: max})
+		for i := range 2 * max {
+			k := Key{Entity: "e", Dest: fmt.Sprintf("d%d", i), Port: 80, Transport: 6}
+			tr.Add(k, base+int64(i)*1e9, 60)
+		}
+		if s := tr.Stats(); s.Series != max {
+			t.Errorf("MaxSeries %d: %d series", max, s.Series)
+		}
+		if c := cap(tr.slab); c > max {
+			t.Errorf("MaxSeries %d: slab capacity %d", max, c)
+		}
+	}
+}
+
 func TestExpire(t *testing.T) {
 	for _, tc := range []struct {
 		name      string

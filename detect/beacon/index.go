@@ -1,5 +1,7 @@
 package beacon
 
+import "outflow/flows"
+
 // seriesIndex maps a series' 64-bit hash to its slab index. It is open
 // addressing with linear probing, one 16-byte slot per entry, at most half
 // full: a lookup costs one cache miss where a Go map costs two (control
@@ -103,6 +105,7 @@ func (x *seriesIndex) del(key uint64) {
 func (x *seriesIndex) resize(n int) {
 	old := x.slots
 	x.slots = make([]islot, n)
+	flows.Prefault(x.slots)
 	x.shift = uint8(64 - log2(n))
 	x.n = 0
 	for _, s := range old {
