@@ -127,9 +127,9 @@ func runRead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // readCaptures feeds every packet of the files, in order, to handle with
 // the interned index of its interface (intern maps a file's interface
 // name). With bufs, packet data is read into buffers it lends (see
-// capture.Buffers). It returns how many files could not be read at all and whether
-// ctx ended the run. A damaged file is logged and its packets before the
-// damage kept.
+// capture.Buffers). It returns how many files could not be read at all
+// and whether ctx ended the run. A damaged file is logged and its packets
+// before the damage kept.
 func readCaptures(ctx context.Context, files []string, bufs capture.Buffers, log *slog.Logger, intern func(name string) int,
 	handle func(pkt *capture.Packet, iface int)) (unreadable int, interrupted bool) {
 	for _, name := range files {

@@ -113,9 +113,9 @@ const (
 func (b *eventBatch) add() *flowEvent {
 	c := b.n / eventChunk
 	if c == len(b.chunks) {
-		c := make([]flowEvent, eventChunk)
-		flows.Prefault(c) // pointerful: the collector reads it before it is filled
-		b.chunks = append(b.chunks, c)
+		chunk := make([]flowEvent, eventChunk)
+		flows.Prefault(chunk) // pointerful: the collector reads it before it is filled
+		b.chunks = append(b.chunks, chunk)
 	}
 	e := &b.chunks[c][b.n%eventChunk]
 	b.n++

@@ -53,8 +53,9 @@ package beacon
 import (
 	"hash/maphash"
 	"math"
-	"outflow/flows"
 	"time"
+
+	"outflow/flows"
 )
 
 // Key identifies one series of check-ins. It is comparable and deliberately
@@ -573,7 +574,8 @@ func (t *Tracker) alloc(k Key, h uint64, ts int64) int32 {
 			// Grown by hand to prefault the new slab (series are
 			// reached at random, one per check-in), and never past
 			// MaxSeries, since every page of it is touched.
-			ns := make([]series, len(t.slab), max(len(t.slab)+1, min(max(1024, 2*cap(t.slab)), t.cfg.MaxSeries)))
+			n := min(max(1024, 2*cap(t.slab)), t.cfg.MaxSeries)
+			ns := make([]series, len(t.slab), max(n, len(t.slab)+1))
 			flows.Prefault(ns)
 			copy(ns, t.slab)
 			t.slab = ns
