@@ -69,7 +69,8 @@ func (p *Packet) Truncated() bool { return p.OrigLen > len(p.Data) }
 
 // Source is a stream of packets: a capture file or a live socket.
 type Source interface {
-	// Next fills p with the next packet. p.Data is valid until the next call.
+	// Next fills p with the next packet. p.Data is valid until the next call
+	// (longer for a file opened with OpenBuffers).
 	// It returns io.EOF at the clean end of the input. Any other error ends
 	// the source: for files it is a *FileError naming the byte offset, and
 	// every packet returned before it is good.
