@@ -27,6 +27,14 @@ func FuzzReader(f *testing.F) {
 			return
 		}
 		gzipped := len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b
+		// The same input through lent buffers, kept without copying,
+		// must give the same packets and the same end.
+		l := &lender{t: t, out: map[*byte]bool{}}
+		lent, lerr := newSource("fuzz", bytes.NewReader(data), nil, l)
+		if lerr != nil {
+			t.Fatalf("open with lent buffers failed where plain open did not: %v", lerr)
+		}
+		var kept, want [][]byte // lent packets' data, and copies of the plain ones
 		var p Packet
 		var end error
 		for n := 0; ; n++ {
@@ -40,6 +48,23 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("packet %d: len %d cap %d orig %d interface %d", n, len(p.Data), cap(p.Data), p.OrigLen, p.Interface)
 			}
 			_ = src.InterfaceName(p.Interface)
+			var q Packet
+			if err := lent.Next(&q); err != nil || !bytes.Equal(q.Data, p.Data) || q.Timestamp != p.Timestamp || q.OrigLen != p.OrigLen {
+				t.Fatalf("packet %d differs with lent buffers (err %v)", n, err)
+			}
+			kept, want = append(kept, q.Data), append(want, bytes.Clone(p.Data))
+		}
+		for i := range kept {
+			if !bytes.Equal(kept[i], want[i]) {
+				t.Fatalf("packet %d changed after later reads from lent buffers", i)
+			}
+		}
+		var q Packet
+		if lend := lent.Next(&q); lend == nil || lend.Error() != end.Error() {
+			t.Fatalf("end with lent buffers %v, plain %v", lend, end)
+		}
+		if lent.Close() != nil || len(l.out) != 0 {
+			t.Fatalf("lent buffers not all retired: %d out", len(l.out))
 		}
 		if end != io.EOF {
 			var fe *FileError
