@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"outflow/flows/ecs"
@@ -109,8 +110,10 @@ func CheckReset(t *testing.T, p l7.Parser, a, b *l7.FlowInfo, first, second [2][
 }
 
 // Fields renders the session's fields as a flat map from dotted ECS names to
-// their JSON values, failing the test if the JSON is invalid.
-func Fields(t testing.TB, s l7.Session) map[string]any {
+// their JSON values, failing the test if the JSON is invalid. Objects at the
+// dotted names in whole (per-command or per-procedure tables) are kept as
+// values instead of being flattened.
+func Fields(t testing.TB, s l7.Session, whole ...string) map[string]any {
 	t.Helper()
 	var d ecs.Doc
 	s.Fields(&d)
@@ -123,7 +126,7 @@ func Fields(t testing.TB, s l7.Session) map[string]any {
 	var walk func(string, map[string]any)
 	walk = func(p string, m map[string]any) {
 		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
+			if sub, ok := v.(map[string]any); ok && !slices.Contains(whole, p+k) {
 				walk(p+k+".", sub)
 			} else {
 				flat[p+k] = v
@@ -132,4 +135,13 @@ func Fields(t testing.TB, s l7.Session) map[string]any {
 	}
 	walk("", nested)
 	return flat
+}
+
+// JSON turns Go test values into what JSON decoding yields, to compare
+// them with Fields' values.
+func JSON(v any) any {
+	b, _ := json.Marshal(v)
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
 }

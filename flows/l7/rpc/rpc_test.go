@@ -11,6 +11,7 @@ import (
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
 
 type step struct {
@@ -112,39 +113,6 @@ func play(p l7.Parser, f *l7.FlowInfo, steps []step) (*session, bool) {
 	return s, true
 }
 
-func flatFields(t testing.TB, s l7.Session) map[string]any {
-	t.Helper()
-	var d ecs.Doc
-	s.Fields(&d)
-	raw := d.AppendJSON(nil)
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("fields are not JSON: %v\n%s", err, raw)
-	}
-	out := map[string]any{}
-	var walk func(prefix string, m map[string]any)
-	walk = func(prefix string, m map[string]any) {
-		for k, v := range m {
-			key := prefix + k
-			if sub, ok := v.(map[string]any); ok && key != "outflow.nfs.procedures" &&
-				key != "outflow.nfs.operations" && key != "outflow.rpc.procedures" {
-				walk(key+".", sub)
-				continue
-			}
-			out[key] = v
-		}
-	}
-	walk("", m)
-	return out
-}
-
-func norm(v any) any {
-	b, _ := json.Marshal(v)
-	var out any
-	_ = json.Unmarshal(b, &out)
-	return out
-}
-
 type convTest struct {
 	parser  l7.Parser
 	flow    *l7.FlowInfo
@@ -166,9 +134,9 @@ func runConv(t *testing.T, tt convTest) {
 		if !ok {
 			t.Fatalf("%s: session stopped", c.name)
 		}
-		got := flatFields(t, s)
+		got := l7test.Fields(t, s, "outflow.nfs.procedures", "outflow.nfs.operations", "outflow.rpc.procedures")
 		for k, v := range tt.fields {
-			if !reflect.DeepEqual(got[k], norm(v)) {
+			if !reflect.DeepEqual(got[k], l7test.JSON(v)) {
 				t.Fatalf("%s: %s = %v, want %v\nall: %v", c.name, k, got[k], v, got)
 			}
 		}

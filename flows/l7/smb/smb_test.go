@@ -10,6 +10,7 @@ import (
 
 	"outflow/flows/ecs"
 	"outflow/flows/l7"
+	"outflow/flows/l7/l7test"
 )
 
 type step struct {
@@ -114,38 +115,6 @@ func play(steps []step) (*session, bool) {
 	return s, true
 }
 
-func flatFields(t testing.TB, s l7.Session) map[string]any {
-	t.Helper()
-	var d ecs.Doc
-	s.Fields(&d)
-	raw := d.AppendJSON(nil)
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("fields are not JSON: %v\n%s", err, raw)
-	}
-	out := map[string]any{}
-	var walk func(prefix string, m map[string]any)
-	walk = func(prefix string, m map[string]any) {
-		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok && prefix+k != "outflow.smb.commands" {
-				walk(prefix+k+".", sub)
-				continue
-			}
-			out[prefix+k] = v
-		}
-	}
-	walk("", m)
-	return out
-}
-
-// norm turns Go test values into what JSON decoding yields.
-func norm(v any) any {
-	b, _ := json.Marshal(v)
-	var out any
-	_ = json.Unmarshal(b, &out)
-	return out
-}
-
 type convTest struct {
 	name    string
 	steps   []step
@@ -161,9 +130,9 @@ func runConv(t *testing.T, tt convTest) {
 		if !ok {
 			t.Fatalf("%s: session stopped", c.name)
 		}
-		got := flatFields(t, s)
+		got := l7test.Fields(t, s, "outflow.smb.commands")
 		for k, v := range tt.fields {
-			if !reflect.DeepEqual(got[k], norm(v)) {
+			if !reflect.DeepEqual(got[k], l7test.JSON(v)) {
 				t.Fatalf("%s: %s = %v, want %v\nall: %v", c.name, k, got[k], v, got)
 			}
 		}
