@@ -93,6 +93,7 @@ type shardReader struct {
 	retired untilRound[[]byte]
 	made    int // buffers allocated
 
+	shadows       bool  // workers keep shadow tables: DNS answers go to all
 	seq           int64 // packets read
 	now, nextExp  int64 // the shared packet clock, as one table keeps it
 	packets, byts uint64
@@ -100,7 +101,8 @@ type shardReader struct {
 
 func newShardReader(p *shardedPipeline) *shardReader {
 	n := len(p.workers)
-	r := &shardReader{p: p, dec: decode.New(decode.Config{}), in: make([]chan *pktBatch, n), done: make([]atomic.Int64, n)}
+	r := &shardReader{p: p, dec: decode.New(decode.Config{}), in: make([]chan *pktBatch, n), done: make([]atomic.Int64, n),
+		shadows: p.workers[0].shadow != nil} // all alike
 	for i := range r.in {
 		r.in[i] = make(chan *pktBatch, queueLen)
 		r.done[i].Store(-1)
@@ -234,7 +236,7 @@ func (r *shardReader) add(pkt *capture.Packet, iface int) {
 	}
 	s.ts, s.now, s.seq, s.iface = ts, r.now, r.seq, int32(iface)
 	s.worker = uint16(workerOf(&s.hdr, len(r.in)))
-	s.announce = r.p.workers[s.worker].shadow != nil && announces(&s.hdr)
+	s.announce = r.shadows && announces(&s.hdr)
 	if p := s.hdr.Payload; len(p) > 0 && !within(p, pkt.Data) {
 		// Not in the frame (reassembled): the decoder reuses its memory.
 		if len(b.arena)+len(p) > cap(b.arena) {

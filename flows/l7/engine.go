@@ -412,6 +412,7 @@ func (e *Engine) Announce(f FlowInfo, dir Dir, payload []byte, now int64) {
 		return
 	}
 	s := e.Begin(f, now)
+	s.ctx.LearnOnly = true
 	if !s.done {
 		s.data(dir&1, payload)
 	}

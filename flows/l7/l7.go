@@ -171,7 +171,11 @@ type Expectation struct {
 type Context struct {
 	Now  int64 // packet time, Unix nanoseconds
 	Flow *FlowInfo
-	host host
+	// LearnOnly: nothing of this session will be reported; it runs only
+	// for what it teaches the engine (Engine.Announce, names from another
+	// worker's DNS answers). Sessions may skip building their record.
+	LearnOnly bool
+	host      host
 }
 
 // host is implemented by the engine; nil in parser unit tests, where the

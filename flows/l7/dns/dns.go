@@ -477,6 +477,9 @@ func (s *session) message(ctx *l7.Context, m []byte, truncated bool) {
 	qd := int(binary.BigEndian.Uint16(m[4:]))
 	counts := [3]int{int(binary.BigEndian.Uint16(m[6:])), int(binary.BigEndian.Uint16(m[8:])), int(binary.BigEndian.Uint16(m[10:]))}
 	resp := flags&0x8000 != 0
+	// Learning only (another worker's answer): parse for the names and
+	// addresses, and build none of the record.
+	lo := ctx != nil && ctx.LearnOnly
 	if resp {
 		s.responses++
 	} else {
@@ -502,10 +505,12 @@ func (s *session) message(ctx *l7.Context, m []byte, truncated bool) {
 			haveQ = true
 			qtype, qclass = binary.BigEndian.Uint16(m[next:]), binary.BigEndian.Uint16(m[next+2:])
 		}
-		s.noteName(nb.bytes(), maxLabel)
+		if !lo {
+			s.noteName(nb.bytes(), maxLabel)
+		}
 		off = next + 4
 	}
-	first := !s.have
+	first := !s.have && !lo
 	if first {
 		s.have = true
 		s.id, s.opcode, s.flags = id, uint8(flags>>11&0xf), flags
@@ -517,7 +522,7 @@ func (s *session) message(ctx *l7.Context, m []byte, truncated bool) {
 	if qd > maxQuestions {
 		return // records follow questions not parsed
 	}
-	firstResp := resp && !s.haveResp
+	firstResp := resp && !s.haveResp && !lo
 	if firstResp {
 		s.haveResp = true
 		s.flags, s.rcode, s.do = flags, flags&0xf, false
@@ -576,7 +581,9 @@ func (s *session) message(ctx *l7.Context, m []byte, truncated bool) {
 				}
 			}
 			if addr.IsValid() {
-				s.addIP(addr)
+				if !lo {
+					s.addIP(addr)
+				}
 				if haveQ && sc.inChain(sc.owner.bytes()) && sc.nLearn < len(sc.learn) {
 					sc.learn[sc.nLearn] = learned{addr, ttl}
 					sc.nLearn++

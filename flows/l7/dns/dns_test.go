@@ -208,6 +208,43 @@ func TestSession(t *testing.T) {
 	}
 }
 
+// TestLearnOnly: a session that only learns (another worker's answer)
+// teaches the engine the same names as a full one, and builds no record.
+func TestLearnOnly(t *testing.T) {
+	q := gpQuery("api.example.org", layers.DNSTypeA)
+	tests := []struct {
+		name string
+		resp []byte
+	}{
+		{"compressed chain", compressed()},
+		{"A and AAAA", serialize(t, gpResponse(q, rrA("api.example.org", "192.0.2.1", 30), rrA("api.example.org", "2001:db8::1", 40)))},
+		{"CNAME chain", serialize(t, gpResponse(q, rrCNAME("api.example.org", "lb.example.net"), rrCNAME("lb.example.net", "n1.example.com"),
+			rrA("n1.example.com", "198.51.100.9", 60), rrA("unrelated.example", "203.0.113.5", 60)))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			full, lo := New().NewSession(udp).(*session), New().NewSession(udp).(*session)
+			fctx, frec := l7.NewRecordingContext(udp)
+			lctx, lrec := l7.NewRecordingContext(udp)
+			lctx.LearnOnly = true
+			full.Feed(fctx, l7.FromServer, tc.resp)
+			lo.Feed(lctx, l7.FromServer, tc.resp)
+			if len(frec.Names) == 0 {
+				t.Fatal("the full session learned nothing: the case tests nothing")
+			}
+			if !reflect.DeepEqual(lrec.Names, frec.Names) {
+				t.Errorf("learn-only learned %v, full %v", lrec.Names, frec.Names)
+			}
+			got := l7test.Fields(t, lo)
+			for _, k := range []string{"dns.answers", "dns.resolved_ip", "dns.question.name", "outflow.dns.names"} {
+				if v, ok := got[k]; ok {
+					t.Errorf("learn-only session built %s = %v", k, v)
+				}
+			}
+		})
+	}
+}
+
 // TestAgainstGopacket builds responses with gopacket and checks that both
 // decoders read the same records.
 func TestAgainstGopacket(t *testing.T) {
