@@ -54,12 +54,26 @@ const (
 
 // frozenApp is a worker's application-layer state of a flow at one event,
 // copied so that a detector shard can read it while the worker goes on.
+// Events cross between cores, so it is kept small: the parts of the
+// summary that most flows leave empty (a path, a user, files, transfer
+// counts) go to the batch's side list only when set.
 type frozenApp struct {
-	done, reversed   bool
-	protocol, domain string
-	sum              l7.Summary // Files is nil; the operations are in the batch
-	fileOff, fileN   int32
-	files            []l7.FileOp // set by the shard, a view of the batch's
+	done, reversed, encrypted bool
+	ext                       int32 // index in the batch's exts; -1: those parts are empty
+	protocol, domain          string
+	// The summary's protocol and domain, which differ from the above for
+	// some flows (a DNS question, a literal address as Host).
+	sumProtocol, sumDomain string
+	x                      *appExt // set by the shard from ext
+}
+
+// appExt is the rest of a flow's summary.
+type appExt struct {
+	resource, user       string
+	filesDropped         int
+	uploaded, downloaded uint64
+	fileOff, fileN       int32
+	files                []l7.FileOp // set by the shard, a view of the batch's
 }
 
 func (a *frozenApp) Done() bool       { return a.done }
@@ -72,16 +86,41 @@ func (a *frozenApp) Domain() string   { return a.domain }
 func (a *frozenApp) Fields(*ecs.Doc) {}
 
 func (a *frozenApp) Summary(s *l7.Summary) {
-	files := s.Files[:0]
-	*s = a.sum
-	s.Files = append(files, a.files...)
+	*s = l7.Summary{Protocol: a.sumProtocol, Domain: a.sumDomain, Encrypted: a.encrypted, Files: s.Files[:0]}
+	if x := a.x; x != nil {
+		s.Resource, s.User, s.FilesDropped, s.Uploaded, s.Downloaded = x.resource, x.user, x.filesDropped, x.uploaded, x.downloaded
+		s.Files = append(s.Files, x.files...)
+	}
+}
+
+// freeze fills a from the live state, putting the rarely set parts in b.
+// sum is scratch space.
+func (a *frozenApp) freeze(app flows.AppState, b *eventBatch, sum *l7.Summary) {
+	a.done, a.reversed, a.protocol, a.domain = app.Done(), app.Reversed(), app.Protocol(), app.Domain()
+	app.Summary(sum)
+	a.sumProtocol, a.sumDomain, a.encrypted = sum.Protocol, sum.Domain, sum.Encrypted
+	a.ext, a.x = -1, nil
+	if sum.Resource != "" || sum.User != "" || len(sum.Files) > 0 || sum.FilesDropped != 0 || sum.Uploaded != 0 || sum.Downloaded != 0 {
+		a.ext = int32(len(b.exts))
+		b.exts = append(b.exts, appExt{resource: sum.Resource, user: sum.User, filesDropped: sum.FilesDropped,
+			uploaded: sum.Uploaded, downloaded: sum.Downloaded, fileOff: int32(len(b.files)), fileN: int32(len(sum.Files))})
+		b.files = append(b.files, sum.Files...)
+	}
+}
+
+// thaw makes a's side parts readable; the shard calls it before the
+// detectors see the event.
+func (a *frozenApp) thaw(b *eventBatch) {
+	if a.ext >= 0 {
+		x := &b.exts[a.ext]
+		x.files = b.files[x.fileOff : x.fileOff+x.fileN]
+		a.x = x
+	}
 }
 
 // flowEvent is one flow event on its way to a detector shard.
 type flowEvent struct {
 	clock  int64 // merge key: the packet (or expiry point) that caused it; offline only
-	list   uint8 // with listed, the flow's place in its table's expiry order
-	listed int64
 	ev     flows.Event
 	hasApp bool
 	flow   flows.Flow // App is nil; app holds its state
@@ -97,6 +136,7 @@ type eventBatch struct {
 	chunks [][]flowEvent
 	n      int
 	files  []l7.FileOp
+	exts   []appExt
 	// more: the worker's round goes on in its next batch. Only the last
 	// round (the end-of-input flush, one event per open flow) is split,
 	// so that the shard merges it while the workers are still flushing.
@@ -127,6 +167,8 @@ func (b *eventBatch) at(i int) *flowEvent { return &b.chunks[i/eventChunk][i%eve
 func (b *eventBatch) reset() {
 	b.n, b.more = 0, false
 	b.files = b.files[:0]
+	clear(b.exts) // the strings
+	b.exts = b.exts[:0]
 	if len(b.chunks) > keepChunks {
 		clear(b.chunks[keepChunks:])
 		b.chunks = b.chunks[:keepChunks]
@@ -530,16 +572,9 @@ func (w *worker) FlowEvent(ev flows.Event, f *flows.Flow) {
 	e.clock, e.ev, e.hasApp = w.clock, ev, f.App != nil
 	e.flow = *f
 	e.flow.App = nil
-	e.list, e.listed = f.Placement()
 	if f.App != nil {
-		a := &e.app
-		a.done, a.reversed, a.protocol, a.domain = f.App.Done(), f.App.Reversed(), f.App.Protocol(), f.App.Domain()
 		w.scratch.Files = w.files[:0]
-		f.App.Summary(&w.scratch)
-		a.sum = w.scratch
-		a.sum.Files = nil
-		a.fileOff, a.fileN = int32(len(b.files)), int32(len(w.scratch.Files))
-		b.files = append(b.files, w.scratch.Files...)
+		e.app.freeze(f.App, b, &w.scratch)
 	}
 	w.events++
 	switch {
@@ -664,7 +699,7 @@ type detShard struct {
 func (d *detShard) feed(b *eventBatch, e *flowEvent) {
 	f := &e.flow
 	if e.hasApp {
-		e.app.files = b.files[e.app.fileOff : e.app.fileOff+e.app.fileN]
+		e.app.thaw(b)
 		f.App = &e.app
 	}
 	d.det.engine.FlowEvent(e.ev, f)
@@ -741,10 +776,14 @@ func before(a, b *flowEvent) bool {
 	switch {
 	case a.clock != b.clock:
 		return a.clock < b.clock
-	case a.list != b.list:
-		return a.list < b.list
-	case a.listed != b.listed:
-		return a.listed < b.listed
+	}
+	al, at := a.flow.Placement()
+	bl, bt := b.flow.Placement()
+	switch {
+	case al != bl:
+		return al < bl
+	case at != bt:
+		return at < bt
 	}
 	return a.flow.First < b.flow.First
 }

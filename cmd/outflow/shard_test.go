@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"outflow/detect"
 	"outflow/flows"
 	"outflow/flows/decode"
+	"outflow/flows/ecs"
 	"outflow/flows/l7"
 )
 
@@ -438,7 +440,7 @@ func TestFrozenAppMatchesLive(t *testing.T) {
 		b := w.batches[0]
 		w.FlowEvent(ev, f)
 		e := b.at(b.n - 1)
-		e.app.files = b.files[e.app.fileOff : e.app.fileOff+e.app.fileN]
+		e.app.thaw(b)
 		a := &e.app
 		if a.Protocol() != f.App.Protocol() || a.Domain() != f.App.Domain() || a.Reversed() != f.App.Reversed() || a.Done() != f.App.Done() {
 			t.Fatalf("snapshot %q %q %v %v, live %q %q %v %v", a.Protocol(), a.Domain(), a.Reversed(), a.Done(),
@@ -479,6 +481,60 @@ func TestFrozenAppMatchesLive(t *testing.T) {
 	}
 }
 
+// summaryApp is live application state with a given summary.
+type summaryApp struct{ sum l7.Summary }
+
+func (a *summaryApp) Done() bool       { return true }
+func (a *summaryApp) Reversed() bool   { return false }
+func (a *summaryApp) Protocol() string { return a.sum.Protocol }
+func (a *summaryApp) Domain() string   { return a.sum.Domain }
+func (a *summaryApp) Fields(*ecs.Doc)  {}
+func (a *summaryApp) Summary(s *l7.Summary) {
+	files := append(s.Files[:0], a.sum.Files...)
+	*s = a.sum
+	s.Files = files
+}
+
+// TestFrozenAppSummaryComplete sets each field of l7.Summary alone and
+// checks that the shard's copy carries it: a field added to Summary that
+// the snapshot leaves out fails here.
+func TestFrozenAppSummaryComplete(t *testing.T) {
+	typ := reflect.TypeOf(l7.Summary{})
+	for i := 0; i < typ.NumField(); i++ {
+		t.Run(typ.Field(i).Name, func(t *testing.T) {
+			var sum l7.Summary
+			v := reflect.ValueOf(&sum).Elem().Field(i)
+			switch v.Kind() {
+			case reflect.String:
+				v.SetString("x" + typ.Field(i).Name)
+			case reflect.Bool:
+				v.SetBool(true)
+			case reflect.Int, reflect.Int64, reflect.Int32:
+				v.SetInt(int64(7 + i))
+			case reflect.Uint, reflect.Uint64, reflect.Uint32:
+				v.SetUint(uint64(9 + i))
+			case reflect.Slice:
+				v.Set(reflect.ValueOf([]l7.FileOp{{Op: "STOR", Name: "f", Bytes: 3}}))
+			default:
+				t.Fatalf("field %s of kind %s: teach this test to set it", typ.Field(i).Name, v.Kind())
+			}
+			w := &worker{p: &shardedPipeline{wants: [4]bool{true, true, true, true}}, batches: []*eventBatch{{}}}
+			b := w.batches[0]
+			// An event with an empty summary first, so that the one under
+			// test is not at index 0 of the batch's lists.
+			w.FlowEvent(flows.EventEnd, &flows.Flow{App: &summaryApp{}})
+			w.FlowEvent(flows.EventEnd, &flows.Flow{App: &summaryApp{sum: sum}})
+			e := b.at(1)
+			e.app.thaw(b)
+			got := l7.Summary{}
+			e.app.Summary(&got)
+			if !reflect.DeepEqual(got, sum) {
+				t.Errorf("shard sees %+v, worker had %+v", got, sum)
+			}
+		})
+	}
+}
+
 // testFlow is a flow with application state, as a worker's table hands
 // it to FlowEvent.
 func testFlow() *flows.Flow {
@@ -486,8 +542,8 @@ func testFlow() *flows.Flow {
 	f.Key.A = netip.MustParseAddr("172.17.0.2").As16()
 	f.Key.B = netip.MustParseAddr("198.51.100.7").As16()
 	f.Key.APort, f.Key.BPort, f.Key.Proto = 40000, 21, decode.ProtoTCP
-	f.App = &frozenApp{protocol: "ftp", domain: "files.example", sum: l7.Summary{Protocol: "ftp", User: "u"},
-		files: []l7.FileOp{{Op: "STOR", Name: "a.bin", Bytes: 100}, {Op: "RETR", Name: "b.bin", Bytes: 7}}}
+	f.App = &frozenApp{protocol: "ftp", domain: "files.example", sumProtocol: "ftp", x: &appExt{user: "u",
+		files: []l7.FileOp{{Op: "STOR", Name: "a.bin", Bytes: 100}, {Op: "RETR", Name: "b.bin", Bytes: 7}}}}
 	return f
 }
 
