@@ -39,6 +39,7 @@ type reversedInspector struct{ rev bool }
 
 func (x reversedInspector) Begin(*flows.Flow, int64) flows.AppState            { return reversedApp{x.rev} }
 func (x reversedInspector) Packet(flows.AppState, int, *decode.Headers, int64) {}
+func (x reversedInspector) Settle(s flows.AppState) flows.AppState             { return s }
 func (x reversedInspector) End(flows.AppState, int64)                          {}
 func (x reversedInspector) Release(flows.AppState)                             {}
 func (x reversedInspector) Expire(int64)                                       {}

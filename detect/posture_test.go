@@ -66,6 +66,7 @@ func (n nameInspector) Begin(f *flows.Flow, _ int64) flows.AppState {
 	return nil
 }
 func (nameInspector) Packet(flows.AppState, int, *decode.Headers, int64) {}
+func (nameInspector) Settle(s flows.AppState) flows.AppState             { return s }
 func (nameInspector) End(flows.AppState, int64)                          {}
 func (nameInspector) Release(flows.AppState)                             {}
 func (nameInspector) Expire(int64)                                       {}

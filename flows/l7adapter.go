@@ -37,9 +37,33 @@ func (x l7Inspector) Begin(f *Flow, now int64) AppState {
 }
 
 func (x l7Inspector) Packet(s AppState, dir int, h *decode.Headers, now int64) {
-	x.e.Packet(s.(*l7.State), l7.Dir(dir), h, now)
+	if st, ok := s.(*l7.State); ok {
+		x.e.Packet(st, l7.Dir(dir), h, now)
+	}
 }
 
-func (x l7Inspector) End(s AppState, now int64) { x.e.End(s.(*l7.State), now) }
-func (x l7Inspector) Release(s AppState)        { x.e.Release(s.(*l7.State)) }
-func (x l7Inspector) Expire(now int64)          { x.e.Expire(now) }
+func (x l7Inspector) Settle(s AppState) AppState {
+	if st, ok := s.(*l7.State); ok {
+		if z := x.e.Settle(st); z != nil {
+			return z
+		}
+	}
+	return s
+}
+
+func (x l7Inspector) End(s AppState, now int64) {
+	if st, ok := s.(*l7.State); ok {
+		x.e.End(st, now)
+	}
+}
+
+func (x l7Inspector) Release(s AppState) {
+	switch st := s.(type) {
+	case *l7.State:
+		x.e.Release(st)
+	case *l7.Settled:
+		x.e.ReleaseSettled(st)
+	}
+}
+
+func (x l7Inspector) Expire(now int64) { x.e.Expire(now) }

@@ -379,7 +379,9 @@ func (t *Table) Add(h *decode.Headers, ts int64, iface int) {
 		t.app.Packet(f.App, dir, h, ts)
 		// Remember it in the flow: asking the state on every packet
 		// would touch one more cache line per packet for nothing.
-		f.appDone = f.App.Done()
+		if f.appDone = f.App.Done(); f.appDone {
+			f.App = t.app.Settle(f.App)
+		}
 	}
 	if f.list == listClosed && (f.state&stRst != 0 || h.TCPFlags&decode.TCPFin == 0) {
 		// RST, or the ACK after FINs both ways: write the record now so

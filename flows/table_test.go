@@ -3,12 +3,15 @@ package flows
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
 
 	"outflow/flows/decode"
 	"outflow/flows/ecs"
+	"outflow/flows/l7"
+	"outflow/flows/l7/http"
 )
 
 const sec = int64(time.Second)
@@ -349,5 +352,33 @@ func TestTableLazyLRU(t *testing.T) {
 func TestFlowSize(t *testing.T) {
 	if n := unsafe.Sizeof(Flow{}); n > 200 {
 		t.Fatalf("Flow is %d bytes, budget 200: order fields so small ones fill padding", n)
+	}
+}
+
+// TestTableSettlesDoneApp: once a flow's inspection is over, the table
+// keeps what the inspector settles it to (for a flow nothing identified,
+// the engine's small Settled), not the full state.
+func TestTableSettlesDoneApp(t *testing.T) {
+	var kinds []string
+	obs := ObserverFunc(func(ev Event, f *Flow) {
+		if ev == EventEnd {
+			kinds = append(kinds, fmt.Sprintf("%d:%T", f.Key.BPort, f.App))
+		}
+	})
+	tab := NewTable(Config{}, NewL7Inspector(l7.NewEngine([]l7.Parser{http.New()}, l7.EngineConfig{})), obs)
+	payload := func(p pkt, b string) decode.Headers {
+		h := p.headers()
+		h.Payload, h.PayloadLen = []byte(b), len(b)
+		return h
+	}
+	h := payload(pkt{0, "10.0.0.1", "198.51.100.9", 40000, 4444, decode.ProtoTCP, A, 80, 0, 0}, "\x00\x01 no parser knows this")
+	tab.Add(&h, 0, 0)
+	h = payload(pkt{0, "10.0.0.1", "198.51.100.9", 40001, 5555, decode.ProtoTCP, S, 60, 0, 0}, "")
+	tab.Add(&h, 0, 0)
+	tab.Flush(EndEndOfInput)
+	slices.Sort(kinds)
+	want := []string{"4444:*l7.Settled", "5555:*l7.State"} // the second never had payload: still probing
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("application state at the end: %v, want %v", kinds, want)
 	}
 }

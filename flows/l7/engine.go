@@ -117,6 +117,10 @@ type Engine struct {
 	chunkFree [][]chunk // replay lists of flows done probing, for reuse
 	sessFree  [maxParsers][]Resetter
 	free      *State
+	// Settled states: handed out from chunks, recycled through the free
+	// list.
+	settled     []Settled
+	settledFree []*Settled
 
 	st         counters
 	protos     [maxProtocols]protoCounter
