@@ -189,7 +189,17 @@ func within(p, frame []byte) bool {
 func workerOf(h *decode.Headers, n int) int {
 	a := binary.LittleEndian.Uint64(h.Src[:8]) ^ binary.LittleEndian.Uint64(h.Src[8:])*0x9e3779b97f4a7c15
 	b := binary.LittleEndian.Uint64(h.Dst[:8]) ^ binary.LittleEndian.Uint64(h.Dst[8:])*0x9e3779b97f4a7c15
-	return int(mix64(a+b) % uint64(n))
+	return reduce(mix64(a+b), n)
+}
+
+// reduce is h mod n. The reader routes every packet, and a 64-bit
+// division costs tens of cycles: for a power of two (the usual worker
+// counts) a mask gives the same answer.
+func reduce(h uint64, n int) int {
+	if n&(n-1) == 0 {
+		return int(h & uint64(n-1))
+	}
+	return int(h % uint64(n))
 }
 
 // announces reports packets whose L7 state other flows need: DNS answers
@@ -247,10 +257,12 @@ func (r *shardReader) add(pkt *capture.Packet, iface int) {
 		s.hdr.Payload = b.arena[off:len(b.arena):len(b.arena)]
 	}
 	b.payBytes += len(s.hdr.Payload)
-	for w := range b.mine {
-		if w == int(s.worker) || s.expire || s.announce {
+	if s.expire || s.announce {
+		for w := range b.mine {
 			b.mine[w] = append(b.mine[w], uint16(n))
 		}
+	} else {
+		b.mine[s.worker] = append(b.mine[s.worker], uint16(n))
 	}
 	if len(b.slots) >= batchSlots || b.payBytes >= batchBytes {
 		r.flush()

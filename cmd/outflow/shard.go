@@ -96,6 +96,14 @@ func (a *frozenApp) Summary(s *l7.Summary) {
 // freeze fills a from the live state, putting the rarely set parts in b.
 // sum is scratch space.
 func (a *frozenApp) freeze(app flows.AppState, b *eventBatch, sum *l7.Summary) {
+	if x, ok := app.(*l7.Settled); ok {
+		// Most flows (nothing identified): no calls through the
+		// interface, and the summary is the protocol and name.
+		a.done, a.reversed, a.encrypted, a.ext, a.x = true, x.Reversed(), false, -1, nil
+		a.protocol, a.domain = x.Protocol(), x.Domain()
+		a.sumProtocol, a.sumDomain = a.protocol, a.domain
+		return
+	}
 	a.done, a.reversed, a.protocol, a.domain = app.Done(), app.Reversed(), app.Protocol(), app.Domain()
 	app.Summary(sum)
 	a.sumProtocol, a.sumDomain, a.encrypted = sum.Protocol, sum.Domain, sum.Encrypted
@@ -672,7 +680,7 @@ func shardOf(e detect.Entity, n int) int {
 			h = (h ^ uint64(c)) * 1099511628211
 		}
 	}
-	return int(mix64(h) % uint64(n))
+	return reduce(mix64(h), n)
 }
 
 // mix64 is a 64-bit finaliser (splitmix64), so that every input bit moves

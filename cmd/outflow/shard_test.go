@@ -376,6 +376,18 @@ func TestShardedReadErrors(t *testing.T) {
 	}
 }
 
+// TestReduce: the mask for powers of two gives what the division gives.
+func TestReduce(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 16, 24, 1024} {
+		for i := uint64(0); i < 2000; i++ {
+			h := mix64(i)
+			if got, want := reduce(h, n), int(h%uint64(n)); got != want {
+				t.Fatalf("reduce(%#x, %d) = %d, want %d", h, n, got, want)
+			}
+		}
+	}
+}
+
 // TestWorkerOfIsSymmetric checks that both directions of a host pair go
 // to one worker, and that pairs spread over the workers.
 func TestWorkerOfIsSymmetric(t *testing.T) {
