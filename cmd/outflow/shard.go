@@ -236,9 +236,9 @@ func (o *outWriter) close() error {
 	return o.err
 }
 
-// lineSink gathers one producer's output (an ecs.Writer writes into it)
-// until it is handed to the writer. Hand-offs happen only right after the
-// ecs.Writer was flushed, so chunks hold whole lines and lines from
+// lineSink gathers one producer's output (an ecs.Writer writes its lines
+// into it, one Write call per line, unbuffered: the sink is the buffer)
+// until it is handed to the writer. Chunks hold whole lines, so lines from
 // different producers never mix.
 type lineSink struct {
 	o       *outWriter
@@ -250,18 +250,15 @@ type lineSink struct {
 
 func newLineSink(o *outWriter, live bool) *lineSink {
 	s := &lineSink{o: o, live: live, buf: make([]byte, 0, outChunk+outChunk/2)}
-	s.out = ecs.NewWriter(s)
+	s.out = ecs.NewLineWriter(s)
 	return s
 }
 
+// Write takes one whole line.
 func (s *lineSink) Write(p []byte) (int, error) {
 	s.buf = append(s.buf, p...)
 	if len(s.buf) >= outChunk {
-		// Whole lines go; a line cut by the encoder's buffer stays
-		// for the next write.
-		if i := bytes.LastIndexByte(s.buf, '\n'); i >= 0 {
-			s.send(i+1, false)
-		}
+		s.send(len(s.buf), false)
 	}
 	return len(p), nil
 }
@@ -291,7 +288,6 @@ func (s *lineSink) send(n int, wait bool) {
 // handOff passes the gathered lines to the writer when there are at least
 // min bytes. wait makes a live sink wait for room (at shutdown).
 func (s *lineSink) handOff(min int, wait bool) {
-	s.out.Flush() // into buf; a lineSink never fails
 	if len(s.buf) == 0 || len(s.buf) < min {
 		return
 	}

@@ -11,16 +11,24 @@ import (
 // concurrent use: each document is written whole, so flow records and alerts
 // from different goroutines never interleave within a line.
 type Writer struct {
-	mu    sync.Mutex
-	w     *bufio.Writer
-	line  []byte
-	count uint64
-	err   error
+	mu     sync.Mutex
+	w      *bufio.Writer // nil: each line goes to direct
+	direct io.Writer
+	line   []byte
+	count  uint64
+	err    error
 }
 
 // NewWriter buffers output to w. Call Flush to push it out.
 func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: bufio.NewWriterSize(w, 256<<10)}
+}
+
+// NewLineWriter writes each document to w in one Write call, unbuffered:
+// for a w that gathers lines itself, which a buffer in between would only
+// copy once more.
+func NewLineWriter(w io.Writer) *Writer {
+	return &Writer{direct: w}
 }
 
 // Write encodes d as one line. The first write error is kept and returned
@@ -33,7 +41,13 @@ func (w *Writer) Write(d *Doc) error {
 	}
 	w.line = d.AppendJSON(w.line[:0])
 	w.line = append(w.line, '\n')
-	if _, err := w.w.Write(w.line); err != nil {
+	var err error
+	if w.w != nil {
+		_, err = w.w.Write(w.line)
+	} else {
+		_, err = w.direct.Write(w.line)
+	}
+	if err != nil {
 		w.err = fmt.Errorf("write record: %w", err)
 		return w.err
 	}
@@ -54,6 +68,9 @@ func (w *Writer) Flush() error {
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err
+	}
+	if w.w == nil {
+		return nil
 	}
 	if err := w.w.Flush(); err != nil {
 		w.err = fmt.Errorf("write record: %w", err)
