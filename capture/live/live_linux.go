@@ -41,14 +41,17 @@ type Source struct {
 	released chan struct{} // closed once the socket and ring are gone
 
 	// Frames that reached the ring before the socket was configured
-	// (its filter, its fanout group) are dropped: until one at or after
-	// ready has been read, Next screens frames by their timestamp. Only
-	// frames stamped since the socket was made (less a margin) can be
-	// such frames: an earlier stamp means the clock was stepped back, and
-	// ends the screening rather than the capture.
-	opened, ready int64
-	screening     bool
-	early         atomic.Uint64
+	// (its filter, its fanout group) are dropped: until one stamped at or
+	// after ready has been read, Next screens frames by their timestamp.
+	// A frame stamped earlier is dropped however old its stamp: under
+	// load a frame can wait in the kernel's backlog, stamped before the
+	// socket was even made, and reach the ring before the filter. Only a
+	// clock stepped back would stamp new frames that early, so screening
+	// ends screenLimit after readyAt (monotonic) whatever the stamps.
+	ready     int64
+	readyAt   time.Time
+	screening bool
+	early     atomic.Uint64
 
 	teardownOnce sync.Once
 	teardownErr  error
@@ -75,11 +78,11 @@ func Open(cfg Config) (*Source, error) {
 	s.errClosed = fmt.Errorf("live capture on %s: %w", s.name, net.ErrClosed)
 	open := func() error {
 		var err error
-		s.opened = time.Now().Add(-screenMargin).UnixNano()
 		s.tp, s.link, err = openSocket(cfg)
 		// After the socket's last setting: what the kernel timestamped
 		// before this reached the ring unfiltered.
-		s.ready, s.screening = time.Now().UnixNano(), true
+		s.readyAt = time.Now()
+		s.ready, s.screening = s.readyAt.UnixNano(), true
 		return err
 	}
 	if cfg.NetNS == "" {
@@ -271,30 +274,30 @@ func (s *Source) Next(p *capture.Packet) error {
 		if err != nil || !s.screening {
 			return err
 		}
-		if !s.screen(p.Timestamp) {
+		if !s.screen(p.Timestamp, time.Since(s.readyAt)) {
 			return nil
 		}
 		s.early.Add(1)
 	}
 }
 
-// screen decides on a frame read while screening: drop it, as it reached
-// the ring before the socket was ready (the ring is set up before the
-// filter is attached and before the socket joins its fanout group, so it
-// may be one the filter rejects, or another socket's), or keep it and
-// stop screening.
-func (s *Source) screen(ts int64) (drop bool) {
-	if ts >= s.opened && ts < s.ready {
+// screen decides on a frame read while screening, sinceReady after the
+// socket was ready: drop it, as it reached the ring before the socket was
+// ready (the ring is set up before the filter is attached and before the
+// socket joins its fanout group, so it may be one the filter rejects, or
+// another socket's), or keep it and stop screening.
+func (s *Source) screen(ts int64, sinceReady time.Duration) (drop bool) {
+	if ts < s.ready && sinceReady < screenLimit {
 		return true
 	}
 	s.screening = false
 	return false
 }
 
-// screenMargin widens the screening window before the socket was made:
-// a frame's stamp can precede its arrival a little (a veth peer stamps at
-// transmit).
-const screenMargin = 100 * time.Millisecond
+// screenLimit ends the screening even if no frame stamped since the socket
+// was ready comes: the clock was stepped back. Frames that reached the ring
+// unfiltered are read well before it.
+const screenLimit = time.Second
 
 func (s *Source) next(p *capture.Packet) error {
 	// Stored before closing is read, and Close stores closing before it

@@ -2,30 +2,34 @@
 
 package live
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestScreen checks which frames read first are dropped: those stamped
-// between the socket's making (less the margin) and its readiness. A
-// later stamp, or an earlier one (the clock was stepped back), is kept
-// and ends the screening.
+// before the socket was ready, however early (a frame can wait in the
+// kernel's backlog under load), until screenLimit has passed (the clock
+// was stepped back). A frame kept ends the screening.
 func TestScreen(t *testing.T) {
-	const opened, ready = 1000, 2000
+	const ready = 2000
 	for _, c := range []struct {
-		name string
-		ts   int64
-		drop bool
+		name  string
+		ts    int64
+		since time.Duration
+		drop  bool
 	}{
-		{"before the socket was made: clock stepped back", opened - 1, false},
-		{"as the socket was made", opened, true},
-		{"while it was set up", 1500, true},
-		{"just before it was ready", ready - 1, true},
-		{"once it was ready", ready, false},
-		{"later", ready + 1e9, false},
+		{"long before the socket was made: waited in a backlog", ready - 5e9, time.Millisecond, true},
+		{"while it was set up", ready - 500, time.Millisecond, true},
+		{"just before it was ready", ready - 1, 0, true},
+		{"once it was ready", ready, time.Millisecond, false},
+		{"later", ready + 1e9, time.Millisecond, false},
+		{"early stamp past the limit: clock stepped back", ready - 1e9, screenLimit, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := &Source{opened: opened, ready: ready, screening: true}
-			if got := s.screen(c.ts); got != c.drop {
-				t.Errorf("screen(%d) = %v, want %v", c.ts, got, c.drop)
+			s := &Source{ready: ready, screening: true}
+			if got := s.screen(c.ts, c.since); got != c.drop {
+				t.Errorf("screen(%d, %v) = %v, want %v", c.ts, c.since, got, c.drop)
 			}
 			if s.screening != c.drop {
 				t.Errorf("still screening: %v, want %v (screening goes on only past dropped frames)", s.screening, c.drop)
