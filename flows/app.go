@@ -9,8 +9,9 @@ import (
 // Inspector runs application-protocol identification over a flow's packets.
 // The table calls Begin when a flow is created, Packet for each of its
 // packets until the state is Done, then Settle once, End when the flow's
-// record is due, and Release once every observer has seen that record. *l7.Engine is the
-// implementation (through NewL7Inspector); nil means no inspection.
+// record is due, and Release once every observer has seen that record.
+// *l7.Engine is the implementation (through NewL7Inspector); nil means no
+// inspection.
 type Inspector interface {
 	Begin(f *Flow, now int64) AppState // nil: nothing to inspect
 	Packet(s AppState, dir int, h *decode.Headers, now int64)
