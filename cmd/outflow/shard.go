@@ -96,7 +96,7 @@ func (a *frozenApp) Summary(s *l7.Summary) {
 // freeze fills a from the live state, putting the rarely set parts in b.
 // sum is scratch space.
 func (a *frozenApp) freeze(app flows.AppState, b *eventBatch, sum *l7.Summary) {
-	if x, ok := app.(*l7.Settled); ok {
+	if x, ok := app.(*l7.Settled); ok && x.Bare() {
 		// Most flows (nothing identified): no calls through the
 		// interface, and the summary is the protocol and name.
 		a.done, a.reversed, a.encrypted, a.ext, a.x = true, x.Reversed(), false, -1, nil

@@ -454,13 +454,20 @@ func (e *Engine) Release(s *State) {
 		return
 	}
 	e.finish(s)
-	if s.parser >= 0 {
-		if r, ok := s.sess.(Resetter); ok && len(e.sessFree[s.parser]) < maxFreeSessions {
-			e.sessFree[s.parser] = append(e.sessFree[s.parser], r)
-		}
-	}
+	e.reuseSession(s.parser, s.sess)
 	*s = State{e: e, parser: -1, next: e.free}
 	e.free = s
+}
+
+// reuseSession keeps a released session of parser i for the next flow
+// its parser identifies, when it can be reset.
+func (e *Engine) reuseSession(i int8, sess Session) {
+	if i < 0 {
+		return
+	}
+	if r, ok := sess.(Resetter); ok && len(e.sessFree[i]) < maxFreeSessions {
+		e.sessFree[i] = append(e.sessFree[i], r)
+	}
 }
 
 // finish frees a done flow's buffers. It may be called more than once.

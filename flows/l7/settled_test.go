@@ -48,7 +48,7 @@ func TestEngineSettle(t *testing.T) {
 		{"unidentified, server named by DNS", named, []string{"zzz"}, true, false, "files.example"},
 		{"gave up probing", srvAddr, []string{"?a", "?b"}, true, true, ""},
 		{"identified: its session has the record", named, []string{"HELLO"}, false, false, ""},
-		{"identified, session over: it still has the record", named, []string{"HELLO", "STOP"}, false, false, ""},
+		{"identified, session over: settles with its session", named, []string{"HELLO", "STOP"}, true, false, "files.example"},
 		{"still probing", srvAddr, []string{"?a"}, false, false, ""},
 	}
 	for _, tc := range tests {
@@ -63,7 +63,7 @@ func TestEngineSettle(t *testing.T) {
 				e.Packet(s, FromClient, tcpH(seq, decode.TCPAck, p), 1)
 				seq += uint32(len(p))
 			}
-			if tc.name == "identified, session over: it still has the record" && !s.Done() {
+			if tc.name == "identified, session over: settles with its session" && !s.Done() {
 				t.Fatal("the session did not end: the case tests nothing")
 			}
 			before := viewOf(s)
@@ -102,7 +102,7 @@ func TestEngineSettle(t *testing.T) {
 			if x != settledNone && y != x {
 				t.Error("released Settled not reused")
 			}
-			if *settledNone != (Settled{}) {
+			if *settledNone != (Settled{parser: -1}) {
 				t.Fatal("the shared Settled was written to")
 			}
 		})
@@ -128,5 +128,43 @@ func TestSettledReportsLikeState(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// stopSession is a toy session its parser may reuse, which ends its flow
+// at "STOP".
+type stopSession struct{ toySession }
+
+func stopAt(_ *Context, _ Dir, b []byte) bool { return string(b) != "STOP" }
+
+func (s *stopSession) Reset(*FlowInfo) { s.toySession = toySession{hook: stopAt} }
+
+type stopParser struct{ toyParser }
+
+func (p *stopParser) NewSession(*FlowInfo) Session { return &stopSession{toySession{hook: stopAt}} }
+
+// TestSettledSessionReuse: a settled flow's session stays its own until
+// the flow is released, and is reused after.
+func TestSettledSessionReuse(t *testing.T) {
+	e := NewEngine([]Parser{&stopParser{toyParser{name: "toy", prefix: "HELLO", tr: TCP}}}, EngineConfig{})
+	s := e.Begin(tcpFlow(srvAddr), 1)
+	e.Packet(s, FromClient, tcpH(1, decode.TCPAck, "HELLO"), 1)
+	e.Packet(s, FromClient, tcpH(6, decode.TCPAck, "STOP"), 1)
+	sess := s.sess
+	if sess == nil || !s.Done() {
+		t.Fatal("the toy session did not identify and end the flow")
+	}
+	x := e.Settle(s)
+	if x == nil || x.sess != sess || len(e.sessFree[0]) != 0 {
+		t.Fatalf("settled %+v: the session must move to it, not to the free list (%d there)", x, len(e.sessFree[0]))
+	}
+	e.ReleaseSettled(x)
+	s2 := e.Begin(tcpFlow(srvAddr), 2)
+	e.Packet(s2, FromClient, tcpH(1, decode.TCPAck, "HELLO"), 2)
+	if s2.sess != sess {
+		t.Fatal("the released flow's session was not reused")
+	}
+	if got := s2.sess.(*stopSession).transcript(); got != "c:HELLO" {
+		t.Fatalf("reused session not reset: %q", got)
 	}
 }
