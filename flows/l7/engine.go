@@ -295,24 +295,31 @@ func isAddrLiteral(d string) bool {
 // Fields adds the session's fields to d; nothing when the flow is
 // unidentified. network.protocol and destination.domain are the caller's
 // (from Protocol and Domain).
-func (s *State) Fields(d *ecs.Doc) {
-	if s.sess != nil {
-		s.sess.Fields(d)
-	}
-}
+func (s *State) Fields(d *ecs.Doc) { fields(d, s.sess) }
 
 // Summary fills sum (keeping the capacity of sum.Files) with the session's
 // view of the flow.
-func (s *State) Summary(sum *Summary) {
+func (s *State) Summary(sum *Summary) { summary(sum, s.sess, s.proto, s.name) }
+
+// fields and summary are what a State and a Settled report of a flow's
+// session: nothing without one. The summary's protocol and domain default
+// to the flow's protocol and the DNS cache's name of its server.
+func fields(d *ecs.Doc, sess Session) {
+	if sess != nil {
+		sess.Fields(d)
+	}
+}
+
+func summary(sum *Summary, sess Session, proto, name string) {
 	*sum = Summary{Files: sum.Files[:0]}
-	if s.sess != nil {
-		s.sess.Summary(sum)
+	if sess != nil {
+		sess.Summary(sum)
 	}
 	if sum.Protocol == "" {
-		sum.Protocol = s.proto
+		sum.Protocol = proto
 	}
 	if sum.Domain == "" {
-		sum.Domain = s.name
+		sum.Domain = name
 	}
 }
 

@@ -34,24 +34,8 @@ func (x *Settled) Domain() string   { return x.domain }
 // name, and it has no fields.
 func (x *Settled) Bare() bool { return x.sess == nil }
 
-func (x *Settled) Fields(d *ecs.Doc) {
-	if x.sess != nil {
-		x.sess.Fields(d)
-	}
-}
-
-func (x *Settled) Summary(s *Summary) {
-	*s = Summary{Files: s.Files[:0]}
-	if x.sess != nil {
-		x.sess.Summary(s)
-	}
-	if s.Protocol == "" {
-		s.Protocol = x.proto
-	}
-	if s.Domain == "" {
-		s.Domain = x.name
-	}
-}
+func (x *Settled) Fields(d *ecs.Doc)  { fields(d, x.sess) }
+func (x *Settled) Summary(s *Summary) { summary(s, x.sess, x.proto, x.name) }
 
 // settledChunk is how many Settled are allocated together.
 const settledChunk = 256
