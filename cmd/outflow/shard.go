@@ -258,31 +258,28 @@ func newLineSink(o *outWriter, live bool) *lineSink {
 func (s *lineSink) Write(p []byte) (int, error) {
 	s.buf = append(s.buf, p...)
 	if len(s.buf) >= outChunk {
-		s.send(len(s.buf), false)
+		s.send(false)
 	}
 	return len(p), nil
 }
 
-// send hands buf[:n] to the writer and keeps the rest. wait makes a live
-// sink wait for room.
-func (s *lineSink) send(n int, wait bool) {
-	// The rest is copied first: once sent, the chunk's array is the
-	// writer's, and another producer may fill it.
-	next := append(s.o.chunk(), s.buf[n:]...)
-	chunk := s.buf[:n]
+// send hands buf (whole lines) to the writer. wait makes a live sink wait
+// for room; otherwise a full writer drops the lines (counted).
+func (s *lineSink) send(wait bool) {
 	if s.live && !wait {
 		select {
-		case s.o.ch <- chunk:
-			s.buf = next
+		case s.o.ch <- s.buf:
 		default:
-			s.dropped.Add(uint64(bytes.Count(chunk, []byte{'\n'})))
-			s.buf = append(s.buf[:0], next...)
-			s.o.recycle(next)
+			s.dropped.Add(uint64(bytes.Count(s.buf, []byte{'\n'})))
+			s.buf = s.buf[:0]
+			return
 		}
-		return
+	} else {
+		s.o.ch <- s.buf
 	}
-	s.o.ch <- chunk
-	s.buf = next
+	// The array sent is the writer's now, and another producer may fill
+	// it once the writer is done.
+	s.buf = s.o.chunk()
 }
 
 // handOff passes the gathered lines to the writer when there are at least
@@ -291,7 +288,7 @@ func (s *lineSink) handOff(min int, wait bool) {
 	if len(s.buf) == 0 || len(s.buf) < min {
 		return
 	}
-	s.send(len(s.buf), wait)
+	s.send(wait)
 }
 
 // sharedIfaces interns capture interface names for workers that read them
